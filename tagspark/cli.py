@@ -1,0 +1,180 @@
+"""The ``tagspark`` command line: ``cluster`` and ``demo``.
+
+This is the one error boundary: a :class:`~tagspark.errors.TagsparkError` becomes one line
+``Error: ...`` on stderr and exit code 1; no traceback for user mistakes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib import resources
+from pathlib import Path
+
+from tagspark.config import FORMATS, Config, load_config
+from tagspark.errors import OutputError, TagsparkError
+
+log = logging.getLogger("tagspark")
+
+DEMO_OUTPUT = "tagspark-demo"
+DEMO_K = 5
+
+
+def sample_corpus() -> Path:
+    """The bundled sample corpus (``tagspark/data/sample_posts.jsonl.gz``)."""
+    return Path(str(resources.files("tagspark") / "data" / "sample_posts.jsonl.gz"))
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="a TOML config file (see conf/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key, e.g. --set features.num_features=65536 (repeatable)",
+    )
+    parser.add_argument("--k", type=int, help="number of categories (kmeans.k)")
+    parser.add_argument("--seed", type=int, help="random seed (kmeans.seed)")
+    parser.add_argument("--master", help="Spark master (default: spark.master, local[*])")
+    parser.add_argument(
+        "--overwrite", action="store_true", default=None, help="replace an existing output folder"
+    )
+    parser.add_argument(
+        "--format", metavar="{" + ",".join(FORMATS) + "}", help="input format (input.format)"
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tagspark",
+        description="Learn named hashtag categories from a post corpus with Spark.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    cluster = sub.add_parser("cluster", help="cluster a post corpus into named categories")
+    cluster.add_argument(
+        "--input",
+        nargs="+",
+        required=True,
+        metavar="PATH",
+        help="files, folders or globs (JSON Lines, CSV, Parquet, text)",
+    )
+    cluster.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    _common(cluster)
+    demo = sub.add_parser("demo", help="run the job on the bundled sample corpus")
+    demo.add_argument(
+        "--output",
+        default=DEMO_OUTPUT,
+        metavar="DIR",
+        help=f"output folder (default: ./{DEMO_OUTPUT}, replaced on each run)",
+    )
+    _common(demo)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The config file, then ``--set`` overrides, then the dedicated flags."""
+    overrides = list(args.overrides)
+    if args.command == "demo":
+        overrides.insert(0, f"kmeans.k={DEMO_K}")
+    flags = {
+        "kmeans.k": args.k,
+        "kmeans.seed": args.seed,
+        "output.overwrite": args.overwrite,
+        "input.format": args.format,
+    }
+    overrides += [f"{key}={_toml(value)}" for key, value in flags.items() if value is not None]
+    return load_config(args.config, overrides)
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _demo_output_ok(path: Path) -> bool:
+    """The demo replaces its own earlier output, never a folder that is something else."""
+    return not path.exists() or (path / "model" / "metadata.json").is_file()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``tagspark`` and of ``jobs/cluster_tags.py``; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse has printed
+        return int(exc.code or 0)
+    _setup_logging(args.quiet)
+    try:
+        return _run(args)
+    except TagsparkError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Everything cheap is checked before Spark starts.
+    from tagspark.read import resolve_inputs
+    from tagspark.write import check_output
+
+    cfg = config_from_args(args)
+    if args.command == "demo":
+        inputs = [str(sample_corpus())]
+        output = Path(args.output)
+        if not _demo_output_ok(output):
+            raise OutputError(
+                f"'{output}' exists and is not a tagspark output; choose another --output"
+            )
+        overwrite = True
+    else:
+        inputs, output, overwrite = args.input, Path(args.output), cfg.output.overwrite
+    spec = resolve_inputs(inputs, cfg.input.format)
+    out = check_output(str(output), overwrite, tuple(inputs))
+
+    from pyspark.sql import SparkSession
+
+    from tagspark.job import run
+    from tagspark.session import build_session, choose_master
+
+    owned = SparkSession.getActiveSession() is None  # leave a caller's session running
+    spark = build_session(cfg.spark, choose_master(cfg.spark, args.master))
+    try:
+        result = run(spark, cfg, spec, out)
+    finally:
+        if owned:
+            spark.stop()
+    print(_report(result.categories, result.metadata["counts"], out))
+    return 0
+
+
+def _report(categories: list, counts: dict[str, int], output: Path, shown: int = 6) -> str:
+    width = max(len(c.name) for c in categories)
+    lines = [
+        f"{len(categories)} categories from {counts['kept']:,} posts "
+        f"({counts['rejected']:,} records rejected, {counts['no_tags']:,} without tags):"
+    ]
+    for c in categories:
+        tags = " ".join(f"#{t.tag}" for t in c.tags[:shown])
+        lines.append(f"  {c.name:<{width}}  {c.size:>8,} posts  {tags}")
+    lines.append(f"Output: {output}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

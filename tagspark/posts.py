@@ -1,0 +1,68 @@
+"""Turning records into posts: one normalised tag set per record, ids, and the split into
+kept posts, posts without tags, and rejected records."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from tagspark.tags import cap_tags, extract_hashtags, normalise_tags, parse_tag_text
+
+
+def with_post_tags(records: DataFrame, max_tags: int) -> DataFrame:
+    """Replace the raw tag columns with ``tags`` (normalised, capped at ``max_tags``) and
+    ``n_tags`` (how many the post had before the cap).
+
+    The ``tags`` list wins; else a ``tag_text`` string is parsed; else hashtags are
+    extracted from the ``caption``.
+
+    Examples
+    --------
+    A record with ``tags = ["#Food", "food", " Italy "]`` gets ``tags = ["food", "italy"]``
+    and ``n_tags = 2``.
+    """
+    raw = F.coalesce(
+        F.col("tags"), parse_tag_text(F.col("tag_text")), extract_hashtags(F.col("caption"))
+    )
+    all_tags = F.coalesce(normalise_tags(raw), F.array().cast("array<string>"))
+    return (
+        records.withColumn("_all", all_tags)
+        .withColumn("n_tags", F.size("_all"))
+        .withColumn("tags", cap_tags(F.col("_all"), max_tags))
+        .drop("_all", "tag_text", "caption")
+    )
+
+
+def with_post_ids(records: DataFrame) -> DataFrame:
+    """Give every record an id: its own, or ``<source>:<record>`` when it has none."""
+    generated = F.concat_ws(":", "source", F.col("record").cast("string"))
+    return records.withColumn("id", F.coalesce(F.col("id"), generated))
+
+
+def filter_kept_posts(records: DataFrame) -> DataFrame:
+    """Posts to cluster: not rejected and with at least one tag."""
+    return records.filter(F.col("reason").isNull() & (F.size("tags") > 0))
+
+
+def filter_rejected(records: DataFrame) -> DataFrame:
+    """Rejected records with where they came from and why: ``source, record, reason, raw``."""
+    return records.filter(F.col("reason").isNotNull()).select("source", "record", "reason", "raw")
+
+
+def count_records(records: DataFrame, max_tags: int) -> dict[str, int]:
+    """Counts of one pass over the records: read, rejected, without tags, kept, truncated."""
+    ok = F.col("reason").isNull()
+    row = records.agg(
+        F.count(F.lit(1)).alias("read"),
+        F.count(F.when(~ok, 1)).alias("rejected"),
+        F.count(F.when(ok & (F.size("tags") == 0), 1)).alias("no_tags"),
+        F.count(F.when(ok & (F.size("tags") > 0), 1)).alias("kept"),
+        F.count(F.when(ok & (F.col("n_tags") > max_tags), 1)).alias("truncated"),
+    ).first()
+    return {k: int(v) for k, v in row.asDict().items()}
+
+
+def count_rejected_by_reason(records: DataFrame) -> dict[str, int]:
+    """``{reason: count}`` of the rejected records (one row per distinct reason)."""
+    rows = records.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()
+    return {r["reason"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}

@@ -1,0 +1,390 @@
+"""Reading a post corpus: resolving input paths and formats, and parsing records.
+
+Every format is read into one *record* schema, one row per input record:
+
+==============  ==============  =========================================================
+column          type            meaning
+==============  ==============  =========================================================
+``_file``       string          the file the record came from (Spark's path)
+``_block``      long            start byte of the file split that held it
+``_pos``        long            Spark's monotonically increasing id (position helper)
+``id``          string          the record's id field, or null
+``tags``        array<string>   the tags field when it is a list, else null
+``tag_text``    string          the tags field when it is a string (or a text line)
+``caption``     string          the first present caption/text field
+``reason``      string          why the record is rejected, or null
+``raw``         string          the record as read, kept only for rejected records
+==============  ==============  =========================================================
+
+``with_record_numbers`` then turns ``_file/_block/_pos`` into ``source`` and a 1-based
+``record`` number within the file (the line number for JSON Lines and text), so generated
+ids and rejected records point at the exact place in the input.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from tagspark.config import InputConfig
+from tagspark.errors import InputError
+
+log = logging.getLogger(__name__)
+
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".deflate")
+EXTENSIONS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".txt": "text",
+    ".text": "text",
+}
+_GLOB_CHARS = set("*?[")
+
+REJECT_INVALID_UTF8 = "invalid UTF-8"
+REJECT_MALFORMED_JSON = "malformed JSON"
+REJECT_NOT_OBJECT = "not a JSON object"
+REJECT_MALFORMED_CSV = "malformed CSV row"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """Resolved inputs: the paths to hand to Spark and the one format to read them with."""
+
+    paths: tuple[str, ...]
+    format: str
+
+
+def format_of(path: str) -> str | None:
+    """The format a file name implies (``posts.jsonl.gz`` -> ``jsonl``), or None."""
+    name = path.lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return EXTENSIONS.get(os.path.splitext(name)[1])
+
+
+def _is_remote(path: str) -> bool:
+    scheme = urlparse(path).scheme
+    return len(scheme) > 1 and scheme != "file"
+
+
+def _local(path: str) -> str:
+    return path[len("file://") :] if path.startswith("file://") else path
+
+
+def _list_dir(directory: str) -> list[str]:
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
+        found += [os.path.join(root, f) for f in sorted(files) if not f.startswith((".", "_"))]
+    return found
+
+
+def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> InputSpec:
+    """Expand files, directories and globs and settle the format, before Spark starts.
+
+    Parameters
+    ----------
+    paths : list of str
+        Files, directories (read recursively, skipping names that start with ``.`` or
+        ``_``) or globs. Paths with a scheme other than ``file`` (``hdfs://``, ``s3a://``)
+        are passed to Spark unchecked.
+    fmt : str
+        ``auto`` to take the format from the file names, or one of ``jsonl``, ``csv``,
+        ``parquet``, ``text``. With an explicit format, files in directories whose names
+        say another format are skipped (with a warning).
+
+    Returns
+    -------
+    InputSpec
+
+    Raises
+    ------
+    InputError
+        A path that does not exist, a glob or directory with no files, a file whose
+        format cannot be told, or inputs of more than one format under ``auto``.
+    """
+    if not paths:
+        raise InputError("no input given: name one or more files, directories or globs")
+    named: list[str] = []  # files the user named (or matched by a glob)
+    listed: list[str] = []  # files found inside directories
+    for path in paths:
+        if _is_remote(path):
+            named.append(path)
+            continue
+        local = _local(path)
+        if _GLOB_CHARS & set(local):
+            matches = sorted(glob.glob(local, recursive=True))
+            if not matches:
+                raise InputError(f"no file matches the input pattern '{path}'")
+            for m in matches:
+                (listed.extend(_list_dir(m)) if os.path.isdir(m) else named.append(m))
+        elif os.path.isdir(local):
+            files = _list_dir(local)
+            if not files:
+                raise InputError(f"input directory '{path}' holds no files")
+            listed.extend(files)
+        elif os.path.isfile(local):
+            if not os.access(local, os.R_OK):
+                raise InputError(f"input file '{path}' is not readable")
+            named.append(local)
+        else:
+            raise InputError(f"input path '{path}' does not exist")
+    if fmt != "auto":
+        skipped = [f for f in listed if format_of(f) not in (None, fmt)]
+        if skipped:
+            log.warning(
+                "skipping %d file(s) that are not %s, e.g. %s", len(skipped), fmt, skipped[0]
+            )
+        files = named + [f for f in listed if f not in skipped]
+        if not files:
+            raise InputError(f"no {fmt} files among the inputs {', '.join(paths)}")
+        return InputSpec(tuple(dict.fromkeys(files)), fmt)
+    files = list(dict.fromkeys(named + listed))
+    unknown = [f for f in files if format_of(f) is None]
+    if unknown:
+        raise InputError(
+            f"cannot tell the format of '{unknown[0]}' from its name; name it with "
+            "--format jsonl|csv|parquet|text"
+        )
+    kinds = Counter(format_of(f) for f in files)
+    if len(kinds) > 1:
+        mix = ", ".join(f"{k}: {n} file(s)" for k, n in sorted(kinds.items()))
+        raise InputError(
+            f"the inputs mix formats ({mix}); read one format at a time or choose one with --format"
+        )
+    return InputSpec(tuple(files), next(iter(kinds)))
+
+
+def read_records(spark: SparkSession, spec: InputSpec, cfg: InputConfig) -> DataFrame:
+    """Read the inputs into the record schema described in this module's docstring."""
+    reader = {
+        "jsonl": _read_jsonl,
+        "csv": _read_csv,
+        "parquet": _read_parquet,
+        "text": _read_text,
+    }[spec.format]
+    return reader(spark, list(spec.paths), cfg)
+
+
+def _position() -> list[Column]:
+    return [
+        F.col("_metadata.file_path").alias("_file"),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_pos"),
+    ]
+
+
+def _records(
+    df: DataFrame,
+    *,
+    id: Column,
+    tags: Column,
+    tag_text: Column,
+    caption: Column,
+    reason: Column,
+    raw: Column,
+) -> DataFrame:
+    null_array = F.lit(None).cast(T.ArrayType(T.StringType()))
+    return df.select(
+        "_file",
+        "_block",
+        "_pos",
+        id.cast("string").alias("id"),
+        F.when(reason.isNull(), tags).otherwise(null_array).alias("tags"),
+        F.when(reason.isNull(), tag_text.cast("string")).alias("tag_text"),
+        F.when(reason.isNull(), caption.cast("string")).alias("caption"),
+        reason.alias("reason"),
+        F.when(reason.isNotNull(), raw).alias("raw"),
+    )
+
+
+def _missing_fields_reason(cfg: InputConfig) -> str:
+    fields = [cfg.tags_field, *cfg.text_fields]
+    return "no " + " or ".join(f"'{f}'" for f in fields) + " field"
+
+
+def _not_a_tag_list_reason(cfg: InputConfig) -> str:
+    return f"field '{cfg.tags_field}' is not a string or a list of strings"
+
+
+def _json_field(v: Column, name: str, type_: str) -> Column:
+    escaped = name.replace("\\", "\\\\").replace("'", "\\'")
+    return F.try_variant_get(v, f"$['{escaped}']", type_)
+
+
+def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
+    lines = spark.read.text(paths).select("value", *_position())
+    lines = lines.filter(F.trim("value") != "")
+    value = F.col("value")
+    v = F.try_parse_json(value)
+    tags_v = _json_field(v, cfg.tags_field, "variant")
+    tags_type = F.schema_of_variant(tags_v)
+    has_tags = tags_v.isNotNull() & (tags_type != "VOID")
+    caption = F.coalesce(*[_json_field(v, f, "string") for f in cfg.text_fields])
+    reason = (
+        F.when(~F.is_valid_utf8(value), REJECT_INVALID_UTF8)
+        .when(v.isNull(), REJECT_MALFORMED_JSON)
+        .when(~F.schema_of_variant(v).startswith("OBJECT"), REJECT_NOT_OBJECT)
+        .when(
+            has_tags & ~tags_type.isin("STRING", "ARRAY<STRING>", "ARRAY<VOID>"),
+            _not_a_tag_list_reason(cfg),
+        )
+        .when(~has_tags & caption.isNull(), _missing_fields_reason(cfg))
+    )
+    return _records(
+        lines,
+        id=_json_field(v, cfg.id_field, "string"),
+        tags=F.when(tags_type != "STRING", _json_field(v, cfg.tags_field, "array<string>")),
+        tag_text=F.when(tags_type == "STRING", _json_field(v, cfg.tags_field, "string")),
+        caption=caption,
+        reason=reason,
+        raw=F.make_valid_utf8(value),
+    )
+
+
+def _read_text(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
+    lines = spark.read.text(paths).select("value", *_position())
+    value = F.col("value")
+    reason = F.when(~F.is_valid_utf8(value), REJECT_INVALID_UTF8)
+    return _records(
+        lines.filter(F.trim(value) != ""),
+        id=F.lit(None),
+        tags=F.lit(None),
+        tag_text=value,
+        caption=F.lit(None),
+        reason=reason,
+        raw=F.make_valid_utf8(value),
+    )
+
+
+def _pick(df: DataFrame, name: str) -> Column:
+    return F.col(f"`{name}`") if name in df.columns else F.lit(None)
+
+
+def _require_fields(df: DataFrame, cfg: InputConfig, what: str) -> None:
+    if not {cfg.tags_field, *cfg.text_fields} & set(df.columns):
+        raise InputError(
+            f"the {what} input has {_missing_fields_reason(cfg)} (columns: "
+            f"{', '.join(df.columns)}); name the fields with --set input.tags_field=... "
+            "or input.text_fields=[...]"
+        )
+
+
+def _read_csv(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
+    header = spark.read.option("header", True).option("sep", cfg.csv_delimiter).csv(paths)
+    _require_fields(header, cfg, "CSV")
+    corrupt = "_corrupt_record"
+    schema = T.StructType(
+        [T.StructField(c, T.StringType()) for c in header.columns]
+        + [T.StructField(corrupt, T.StringType())]
+    )
+    df = (
+        spark.read.option("header", True)
+        .option("sep", cfg.csv_delimiter)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", corrupt)
+        .schema(schema)
+        .csv(paths)
+        .select("*", *_position())
+    )
+    data_columns = [F.col(f"`{c}`") for c in header.columns]
+    tags = _pick(df, cfg.tags_field)
+    caption = F.coalesce(*[_pick(df, f) for f in cfg.text_fields])
+    raw = F.coalesce(F.col(corrupt), F.concat_ws(cfg.csv_delimiter, *data_columns))
+    reason = (
+        F.when(F.col(corrupt).isNotNull(), REJECT_MALFORMED_CSV)
+        # the CSV reader decodes invalid bytes to U+FFFD
+        .when(raw.contains("\ufffd"), REJECT_INVALID_UTF8)
+        .when(tags.isNull() & caption.isNull(), _missing_fields_reason(cfg))
+    )
+    return _records(
+        df,
+        id=_pick(df, cfg.id_field),
+        tags=F.lit(None),
+        tag_text=tags,
+        caption=caption,
+        reason=reason,
+        raw=raw,
+    )
+
+
+def _read_parquet(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
+    df = spark.read.parquet(*paths)
+    _require_fields(df, cfg, "Parquet")
+    fields = {f.name: f.dataType for f in df.schema.fields}
+    tags_type = fields.get(cfg.tags_field)
+    is_list = isinstance(tags_type, T.ArrayType) and isinstance(tags_type.elementType, T.StringType)
+    if tags_type is not None and not (is_list or isinstance(tags_type, T.StringType)):
+        raise InputError(
+            f"Parquet column '{cfg.tags_field}' is {tags_type.simpleString()}; "
+            "expected a string or an array of strings"
+        )
+    df = df.select("*", *_position())
+    tags = _pick(df, cfg.tags_field)
+    caption = F.coalesce(*[_pick(df, f).cast("string") for f in cfg.text_fields])
+    reason = F.when(tags.isNull() & caption.isNull(), _missing_fields_reason(cfg))
+    return _records(
+        df,
+        id=_pick(df, cfg.id_field),
+        tags=tags if is_list else F.lit(None),
+        tag_text=F.lit(None) if is_list else tags,
+        caption=caption,
+        reason=reason,
+        raw=F.to_json(F.struct(*[F.col(f"`{c}`") for c in fields])),
+    )
+
+
+def with_record_numbers(records: DataFrame) -> DataFrame:
+    """Replace the file helpers with ``source`` (the file, relative to the inputs' common
+    folder) and ``record`` (1-based number of the record within its file); ``_pos`` stays
+    as a unique row key.
+
+    Spark numbers rows within a partition (``_pos``); a file split's rows are contiguous
+    in one partition, so counting each split's rows (a tiny table, one row a split) and
+    adding up the earlier splits of the same file gives the record number. ``records``
+    should be cached: it is read once here for the split counts.
+    """
+    splits = (
+        records.groupBy("_file", "_block")
+        .agg(F.min("_pos").alias("_first"), F.count(F.lit(1)).alias("_rows"))
+        .collect()  # one row per file split, not per record
+    )
+    files = sorted({r["_file"] for r in splits})
+    if not files:  # nothing was read
+        return records.select(
+            F.lit(None).cast("string").alias("source"),
+            F.lit(None).cast("long").alias("record"),
+            "_pos",
+            *[c for c in records.columns if not c.startswith("_")],
+        )
+    prefix = os.path.commonpath(files) if len(files) > 1 else os.path.dirname(files[0])
+    rows, seen = [], Counter()
+    for split in sorted(splits, key=lambda r: (r["_file"], r["_block"])):
+        name = split["_file"][len(prefix) :].lstrip("/") if prefix else split["_file"]
+        # record = _pos - _first + 1 + (rows in earlier splits of the same file)
+        offset = 1 + seen[split["_file"]] - split["_first"]
+        rows.append((split["_file"], split["_block"], name, offset))
+        seen[split["_file"]] += split["_rows"]
+    offsets = records.sparkSession.createDataFrame(
+        rows, "_file string, _block long, source string, _offset long"
+    )
+    numbered = records.join(F.broadcast(offsets), ["_file", "_block"])
+    return numbered.select(
+        "source",
+        (F.col("_pos") + F.col("_offset")).alias("record"),
+        "_pos",
+        *[c for c in records.columns if not c.startswith("_")],
+    )

@@ -1,0 +1,48 @@
+"""Building the SparkSession from the ``[spark]`` config section."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from pyspark.sql import SparkSession
+
+from tagspark.config import SparkConfig
+
+log = logging.getLogger(__name__)
+
+
+def launched_by_spark_submit() -> bool:
+    """True when this Python process was started by ``spark-submit`` (its JVM is running)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def choose_master(cfg: SparkConfig, flag: str | None) -> str | None:
+    """The master to set: the ``--master`` flag; else none under spark-submit (its own
+    ``--master`` rules); else the config's ``spark.master``."""
+    if flag:
+        return flag
+    return None if launched_by_spark_submit() else cfg.master
+
+
+def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
+    """A SparkSession with the app name, master and extra settings of ``cfg``.
+
+    Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
+    this call starts the JVM; under spark-submit pass them to spark-submit.
+    """
+    builder = SparkSession.builder.appName(cfg.app_name)
+    if master:
+        builder = builder.master(master)
+    for key, value in cfg.conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(cfg.log_level)
+    ui = spark.sparkContext.uiWebUrl
+    log.info(
+        "Spark %s, master %s%s",
+        spark.version,
+        spark.sparkContext.master,
+        f", UI at {ui}" if ui else "",
+    )
+    return spark

@@ -1,0 +1,75 @@
+"""Tag rules as Spark column expressions: normalising tag lists, hashtags in captions,
+and tag lists written as text. Built-in functions only (no Python UDFs).
+
+Rules
+-----
+- A tag is normalised by trimming white space, stripping leading ``#``, and Unicode
+  lower-casing; empty tags are dropped and repeats within a post removed (first kept).
+- A hashtag in a caption is ``#`` (or the full-width ``＃``) followed by letters, marks,
+  digits or ``_`` of any script; it ends at white space, punctuation or emoji. ``#a#b`` is two
+  tags, ``##a`` is ``a``. A ``#`` glued to a word before it (``C#``, ``abc#def``) or
+  following ``&`` (``&#39;``) starts no tag, and ``###`` alone is none.
+- A tag list written as text (a plain-text line, or a ``tags`` field holding a string) is read
+  as hashtags when it holds one (``#a #b``); otherwise as words split on white space, commas
+  or semicolons, with surrounding ``{}``, ``[]`` and quotes removed (``a b``, ``a,b``,
+  ``{a,b}``).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+
+_WORD = r"\p{L}\p{M}\p{N}_"
+_HASH = "#\uff03"
+# A chain of hashtags (#a#b) not glued to a word or an '&' before it.
+HASHTAG_CHAIN = rf"(?<![{_WORD}&])((?:[{_HASH}][{_WORD}]+)+)"
+# Does a text hold at least one hashtag?
+HAS_HASHTAG = rf"(?<![{_WORD}&])[{_HASH}][{_WORD}]"
+# Separators of a tag list written as words.
+LIST_SEPARATORS = r"[\s,;\"'{}\[\]]+"
+_EDGE_SPACE = r"^[\s\p{Z}]+|[\s\p{Z}]+$"
+_LEADING_HASH = rf"^[\s\p{{Z}}{_HASH}]+"
+
+
+def normalise_tag(tag: Column) -> Column:
+    """Trim, strip leading ``#`` and lower-case one tag (a string column)."""
+    stripped = F.regexp_replace(F.regexp_replace(tag, _LEADING_HASH, ""), _EDGE_SPACE, "")
+    return F.lower(stripped)
+
+
+def normalise_tags(tags: Column) -> Column:
+    """Normalise an ``array<string>`` of tags: each tag normalised, nulls and empty tags
+    dropped, repeats removed keeping the first.
+
+    Examples
+    --------
+    >>> df.select(normalise_tags(F.array(F.lit(" #Food"), F.lit("food"), F.lit("")))
+    ...  # -> ["food"]
+    """
+    cleaned = F.transform(tags, normalise_tag)
+    return F.array_distinct(F.filter(cleaned, lambda t: t.isNotNull() & (F.length(t) > 0)))
+
+
+def extract_hashtags(text: Column) -> Column:
+    """The hashtags of a caption, in order, as raw (not yet normalised) strings."""
+    chains = F.regexp_extract_all(text, F.lit(HASHTAG_CHAIN), 1)
+    pieces = F.flatten(F.transform(chains, lambda chain: F.split(chain, f"[{_HASH}]")))
+    return F.filter(pieces, lambda t: F.length(t) > 0)
+
+
+def parse_tag_text(text: Column) -> Column:
+    """A tag list written as text: hashtags when it holds one, else separated words."""
+    words = F.split(
+        F.regexp_replace(text, f"^{LIST_SEPARATORS}|{LIST_SEPARATORS}$", ""), LIST_SEPARATORS
+    )
+    return (
+        F.when(text.isNull(), F.lit(None))
+        .when(text.rlike(HAS_HASHTAG), extract_hashtags(text))
+        .otherwise(words)
+    )
+
+
+def cap_tags(tags: Column, max_tags: int) -> Column:
+    """Keep the first ``max_tags`` tags."""
+    return F.slice(tags, 1, max_tags)

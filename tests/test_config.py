@@ -1,0 +1,98 @@
+"""Config loading and validation: pure Python, no JVM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tagspark.config import Config, load_config
+from tagspark.errors import ConfigError
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "tagspark.toml"
+
+
+def test_documented_config_file_equals_the_defaults():
+    assert load_config(CONF) == Config()
+
+
+def test_overrides_are_typed_and_applied_after_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[kmeans]\nk = 7\n[input]\ntext_fields = ["body"]\n')
+    cfg = load_config(
+        path,
+        [
+            "kmeans.k=9",
+            "kmeans.tol=0.5",
+            "features.num_features=1024",
+            "output.overwrite=true",
+            "input.format=csv",
+            "spark.conf.spark.executor.memory=2g",
+        ],
+    )
+    assert (cfg.kmeans.k, cfg.kmeans.tol, cfg.features.num_features) == (9, 0.5, 1024)
+    assert cfg.output.overwrite is True
+    assert cfg.input.format == "csv"
+    assert cfg.input.text_fields == ("body",)
+    assert cfg.spark.conf["spark.executor.memory"] == "2g"
+    assert cfg.spark.conf["spark.sql.shuffle.partitions"] == "8"  # defaults kept
+
+
+def test_int_is_accepted_for_a_float_key():
+    assert load_config(overrides=["kmeans.tol=0"]).kmeans.tol == 0.0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("kmeans.kk=3", "unknown config key 'kmeans.kk' (did you mean 'kmeans.k'?)"),
+        ("kmean.k=3", "unknown config section 'kmean' (did you mean 'kmeans'?)"),
+        ("kmeans.k=1", "config key 'kmeans.k' must be at least 2, got 1"),
+        ("kmeans.k=two", "config key 'kmeans.k' must be an integer, got 'two'"),
+        ("kmeans.k=2.5", "config key 'kmeans.k' must be an integer, got 2.5"),
+        (
+            "features.num_features=1000",
+            "config key 'features.num_features' must be a power of two (e.g. 262144 = 2^18), "
+            "got 1000",
+        ),
+        (
+            "input.format=xml",
+            "config key 'input.format' must be one of auto, jsonl, csv, parquet, text, got 'xml'",
+        ),
+        (
+            "kmeans.distance_measure=manhattan",
+            "config key 'kmeans.distance_measure' must be one of euclidean, cosine, "
+            "got 'manhattan'",
+        ),
+        ("output.overwrite=yes", "config key 'output.overwrite' must be true or false, got 'yes'"),
+        (
+            "input.text_fields=caption",
+            "config key 'input.text_fields' must be a list of strings, got 'caption'",
+        ),
+        (
+            "naming.tags_per_category=2",
+            "config key 'naming.tags_per_category' must be at least naming.name_tags (3), got 2",
+        ),
+        ("kmeans", "--set expects section.key=value, got 'kmeans'"),
+    ],
+)
+def test_bad_keys_and_values_name_the_key(override, message):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert str(err.value) == message
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[kmeans\nk=")
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        load_config(bad)
+
+
+def test_to_dict_round_trips():
+    cfg = load_config(overrides=["kmeans.k=4"])
+    from tagspark.config import build_config
+
+    assert build_config(cfg.to_dict()) == cfg

@@ -1,0 +1,74 @@
+"""Tag normalisation, hashtag extraction and text tag lists, as tables of cases."""
+
+from __future__ import annotations
+
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from tagspark.tags import extract_hashtags, normalise_tags, parse_tag_text
+
+CAPTIONS = [
+    ("#café au lait", ["café"]),
+    ("#東京 #Tokyo", ["東京", "tokyo"]),
+    ("#Straße", ["straße"]),
+    ("#a#b", ["a", "b"]),
+    ("C# is not a tag", []),
+    ("### nor is this", []),
+    ("##double", ["double"]),
+    ("abc#def", []),
+    ("it&#39;s", []),
+    ("end.#tag, #two!", ["tag", "two"]),
+    ("#sun😍#sea", ["sun", "sea"]),
+    ("#sun😍 and #sea🌊", ["sun", "sea"]),
+    ("#under_score #with-dash", ["under_score", "with"]),
+    ("#2024 #top10", ["2024", "top10"]),
+    ("full-width ＃タグ", ["タグ"]),
+    ("(#paren) [#bracket]", ["paren", "bracket"]),
+    ("#Food #food #FOOD", ["food"]),
+    ("no tags here", []),
+    ("", []),
+    ("#", []),
+    ("#नमस्ते", ["नमस्ते"]),
+]
+
+
+def _check(spark, cases, input_type, expression):
+    """Run every case in one DataFrame and compare it whole with the expected table."""
+    df = spark.createDataFrame(cases, f"given {input_type}, expected array<string>")
+    actual = df.select("given", expression(F.col("given")).alias("expected"))
+    assertDataFrameEqual(actual, df, checkRowOrder=False)
+
+
+def test_hashtags_in_captions(spark):
+    _check(spark, CAPTIONS, "string", lambda c: normalise_tags(extract_hashtags(c)))
+
+
+TAG_LISTS = [
+    (["#Food", "food", " Italy ", "", None, "#"], ["food", "italy"]),
+    (["ÉCOLE", "école"], ["école"]),
+    (["  #travel  "], ["travel"]),
+    (["kitchen-safety"], ["kitchen-safety"]),
+    ([], []),
+]
+
+
+def test_normalise_tag_lists(spark):
+    _check(spark, TAG_LISTS, "array<string>", normalise_tags)
+
+
+TEXT_FORMS = [
+    ("#a #b", ["a", "b"]),
+    ("a b", ["a", "b"]),
+    ("a,b", ["a", "b"]),
+    ("a, b ; c", ["a", "b", "c"]),
+    ("{a,b}", ["a", "b"]),
+    ("{italy,food}", ["italy", "food"]),
+    ('["a", "b"]', ["a", "b"]),
+    ("Lovely day #Sun #beach", ["sun", "beach"]),
+    ("c++ c#", ["c++", "c#"]),
+    ("   ", []),
+]
+
+
+def test_tag_lists_written_as_text(spark):
+    _check(spark, TEXT_FORMS, "string", lambda t: normalise_tags(parse_tag_text(t)))
