@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint dist clean
 
 $(BIN)/tagspark: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,16 @@ demo: setup  ## run the job on the bundled sample corpus into ./tagspark-demo
 test: setup  ## lint, then the whole test suite
 	$(BIN)/ruff check tagspark jobs tests scripts
 	$(BIN)/pytest
+
+# What spark-submit needs: dist/tagspark.zip (--py-files, our pure-Python code) and
+# dist/env.tar.gz (--archives ...#environment, a relocatable venv with numpy for executors
+# or drivers that lack it; pyspark itself comes from the cluster's Spark).
+dist: setup
+	rm -rf dist build/env
+	$(BIN)/python scripts/build_zip.py dist/tagspark.zip
+	$(PYTHON) -m venv build/env
+	build/env/bin/pip install --quiet "numpy>=1.24"
+	$(BIN)/venv-pack --quiet -p build/env -o dist/env.tar.gz
 
 lint: setup
 	$(BIN)/ruff check tagspark jobs tests scripts

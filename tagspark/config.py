@@ -69,12 +69,7 @@ class SparkConfig:
     master: str = "local[*]"
     app_name: str = "tagspark"
     log_level: str = "WARN"
-    conf: dict[str, str] = field(
-        default_factory=lambda: {
-            "spark.sql.shuffle.partitions": "8",
-            "spark.driver.memory": "4g",
-        }
-    )
+    conf: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

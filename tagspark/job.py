@@ -97,6 +97,8 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
     """
     timer = StageTimer()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for stale in write.sweep_stale_staging(output):
+        log.info("removed %s, left by a run that was killed", stale)
     staging = write.staging_path(output)
     cached: list[DataFrame] = []
 

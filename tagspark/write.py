@@ -12,6 +12,7 @@ Layout of the output folder::
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -76,8 +77,30 @@ def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()
 
 
 def staging_path(output: Path) -> Path:
-    """A fresh hidden sibling of ``output`` to write into."""
-    return output.with_name(f".{output.name}.tmp-{uuid.uuid4().hex[:12]}")
+    """A fresh hidden sibling of ``output`` to write into, named with this process's id."""
+    return output.with_name(f".{output.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+
+
+def sweep_stale_staging(output: Path) -> list[Path]:
+    """Remove staging folders of ``output`` left by runs that were killed (their process is
+    gone); folders of runs still alive are left alone. Returns what was removed."""
+    removed = []
+    for candidate in output.parent.glob(f".{glob.escape(output.name)}.tmp-*"):
+        pid = candidate.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 def publish(staging: Path, output: Path) -> None:

@@ -290,3 +290,14 @@ def test_stackexchange_corpus(spark, tmp_path):
     assert len(cats) == 5 and sum(c["size"] for c in cats) == 6888
     assert len({c["name"] for c in cats}) == 5
     assert spark.read.parquet(str(out / "assignments")).count() == 6888
+
+
+def test_staging_left_by_a_killed_run_is_swept(tmp_path):
+    out = tmp_path / "out"
+    dead = tmp_path / ".out.tmp-999999999-abc"  # no such process
+    alive = tmp_path / f".out.tmp-{os.getpid()}-abc"
+    other = tmp_path / ".other.tmp-999999999-abc"
+    for d in (dead, alive, other):
+        d.mkdir()
+    assert write.sweep_stale_staging(out) == [dead]
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name])

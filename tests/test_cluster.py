@@ -1,0 +1,265 @@
+"""A real Spark standalone cluster on 127.0.0.1: spark-submit of the packaged job, a worker
+killed during k-means, and a job killed outright.
+
+The master and two workers are started with pyspark's own ``bin/spark-class`` and always
+torn down by process group id, also when a test fails. ``make dist`` builds what is
+submitted. Select with ``pytest -m cluster``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pyspark
+import pytest
+
+from tagspark.cli import main, sample_corpus
+
+pytestmark = pytest.mark.cluster
+
+ROOT = Path(__file__).resolve().parents[1]
+SPARK_HOME = Path(pyspark.__file__).parent
+# 2^14 buckets keep the runs short; the sample corpus has under 100 distinct tags
+JOB_ARGS = ["--k", "5", "--seed", "42", "--set", "features.num_features=16384"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited ({proc.returncode}): {log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    raise TimeoutError(f"'{text}' not seen in {log} after {timeout} s")
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL, the process group ``proc`` leads (its JVMs included)."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # children left in the group go too
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    """``make dist``, and the environment archive unpacked as an executor would."""
+    subprocess.run(["make", "-s", "dist"], cwd=ROOT, check=True)
+    env_dir = tmp_path_factory.mktemp("environment")
+    with tarfile.open(ROOT / "dist" / "env.tar.gz") as tar:
+        tar.extractall(env_dir, filter="fully_trusted")
+    return ROOT / "dist", env_dir
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A standalone master and two 1-core workers; yields (master URL, worker processes)."""
+    tmp = tmp_path_factory.mktemp("standalone")
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(SPARK_HOME),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_NO_DAEMONIZE": "1",
+    }
+    spark_class = str(SPARK_HOME / "bin" / "spark-class")
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    procs: list[subprocess.Popen] = []
+    try:
+        master = _start(
+            [
+                spark_class,
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(_free_port()),
+            ],
+            tmp / "master.log",
+            env,
+        )
+        procs.append(master)
+        _wait_for(tmp / "master.log", "I have been elected leader", master)
+        workers = []
+        for i in range(2):
+            log = tmp / f"worker{i}.log"
+            worker = _start(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "2g",
+                    "--webui-port",
+                    str(_free_port()),
+                    "--work-dir",
+                    str(tmp / f"work{i}"),
+                ],
+                log,
+                env,
+            )
+            procs.append(worker)
+            workers.append(worker)
+            _wait_for(log, "Successfully registered with master", worker)
+        yield url, workers
+    finally:
+        for proc in reversed(procs):
+            _kill_group(proc)
+
+
+def _submit_cmd(dist_dir: Path, env_dir: Path, url: str, out: Path) -> list[str]:
+    return [
+        str(SPARK_HOME / "bin" / "spark-submit"),
+        "--master",
+        url,
+        "--deploy-mode",
+        "client",
+        "--py-files",
+        str(dist_dir / "tagspark.zip"),
+        "--archives",
+        f"{dist_dir / 'env.tar.gz'}#environment",
+        "--conf",
+        "spark.pyspark.python=./environment/bin/python",
+        # the driver runs here: the unpacked environment has numpy but not tagspark, so
+        # tagspark is imported from the zip
+        "--conf",
+        f"spark.pyspark.driver.python={env_dir / 'bin' / 'python'}",
+        "--conf",
+        "spark.executor.memory=1g",
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.shuffle.partitions=8",
+        str(ROOT / "jobs" / "cluster_tags.py"),
+        "--input",
+        str(sample_corpus()),
+        "--output",
+        str(out),
+        *JOB_ARGS,
+    ]
+
+
+def _submit_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return {**env, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"}
+
+
+def _assert_same_categories(out: Path, expected: Path) -> None:
+    got, want = (json.loads((p / "categories.json").read_text()) for p in (out, expected))
+    assert [(c["id"], c["name"], c["size"]) for c in got] == [
+        (c["id"], c["name"], c["size"]) for c in want
+    ]
+    for g, w in zip(got, want, strict=True):
+        assert [t["tag"] for t in g["tags"]] == [t["tag"] for t in w["tags"]]
+        assert [t["weight"] for t in g["tags"]] == pytest.approx([t["weight"] for t in w["tags"]])
+
+
+@pytest.fixture(scope="module")
+def local_run(spark, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local") / "out"
+    assert (
+        main(["cluster", "-q", "--input", str(sample_corpus()), "--output", str(out), *JOB_ARGS])
+        == 0
+    )
+    return out
+
+
+def test_spark_submit_on_a_standalone_cluster_matches_local_mode(
+    dist, cluster, local_run, tmp_path
+):
+    url, _ = cluster
+    out = tmp_path / "out"
+    log = tmp_path / "submit.log"
+    proc = _start(_submit_cmd(*dist, url, out), log, _submit_env())
+    try:
+        assert proc.wait(600) == 0, log.read_text()[-5000:]
+    finally:
+        _kill_group(proc)
+    text = log.read_text()
+    assert f"master {url}" in text and "tagspark.zip" in text
+    _assert_same_categories(out, local_run)
+
+
+def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, local_run, tmp_path):
+    url, workers = cluster
+    out = tmp_path / "out"
+    log = tmp_path / "submit.log"
+    proc = _start(_submit_cmd(*dist, url, out), log, _submit_env())
+    try:
+        _wait_for(log, "stage fit: started", proc, timeout=300)
+        os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its executor
+        assert proc.wait(600) == 0, log.read_text()[-5000:]
+    finally:
+        _kill_group(proc)
+    assert workers[0].wait(10) is not None
+    _assert_same_categories(out, local_run)
+
+
+def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "-m",
+        "tagspark.cli",
+        "cluster",
+        "--input",
+        str(sample_corpus()),
+        "--output",
+        str(out),
+        *JOB_ARGS,
+    ]
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    before = (out / "categories.json").read_bytes()
+    log = tmp_path / "killed.log"
+    proc = _start([*cmd, "--overwrite", "--seed", "7"], log, dict(os.environ))
+    try:
+        _wait_for(log, "stage write: started", proc, timeout=300)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        _kill_group(proc)
+    assert (out / "categories.json").read_bytes() == before
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+    rerun = subprocess.run([*cmd, "--overwrite"], capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (out / "categories.json").read_bytes() == before  # same seed, same output
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []
+    assert len(leftovers) <= 1  # the killed run's staging folder, swept by the rerun
