@@ -113,6 +113,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                     with_post_tags, cfg.tags.max_tags_per_post
                 )
             )
+            partitions = records.rdd.getNumPartitions()
             counts = count_records(records, cfg.tags.max_tags_per_post)
             by_reason = count_rejected_by_reason(records)
             numbered = with_post_ids(with_record_numbers(records))
@@ -121,6 +122,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 "%(rejected)d rejected, %(truncated)d over the tag cap",
                 counts,
             )
+            log.info("input: %d file(s) read in %d partition(s)", len(inputs.paths), partitions)
         if counts["kept"] == 0:
             raise EmptyCorpusError(_empty_message(counts, by_reason))
         posts = filter_kept_posts(numbered).select("_pos", "id", "tags")
@@ -176,7 +178,12 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             "started_at": started,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "master": spark.sparkContext.master,
-            "input": {"paths": list(inputs.paths), "format": inputs.format},
+            "input": {
+                "paths": list(inputs.paths),
+                "format": inputs.format,
+                "files": len(inputs.paths),
+                "partitions": partitions,
+            },
             "config": cfg.to_dict(),
             "seed": cfg.kmeans.seed,
             "counts": counts,

@@ -198,16 +198,17 @@ def _records(
     raw: Column,
 ) -> DataFrame:
     null_array = F.lit(None).cast(T.ArrayType(T.StringType()))
-    return df.select(
+    ok = F.col("_reason").isNull()
+    return df.withColumn("_reason", reason).select(
         "_file",
         "_block",
         "_pos",
         id.cast("string").alias("id"),
-        F.when(reason.isNull(), tags).otherwise(null_array).alias("tags"),
-        F.when(reason.isNull(), tag_text.cast("string")).alias("tag_text"),
-        F.when(reason.isNull(), caption.cast("string")).alias("caption"),
-        reason.alias("reason"),
-        F.when(reason.isNotNull(), raw).alias("raw"),
+        F.when(ok, tags).otherwise(null_array).alias("tags"),
+        F.when(ok, tag_text.cast("string")).alias("tag_text"),
+        F.when(ok, caption.cast("string")).alias("caption"),
+        F.col("_reason").alias("reason"),
+        F.when(~ok, raw).alias("raw"),
     )
 
 
@@ -227,13 +228,19 @@ def _json_field(v: Column, name: str, type_: str) -> Column:
 
 def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
     lines = spark.read.text(paths).select("value", *_position())
-    lines = lines.filter(F.trim("value") != "")
     value = F.col("value")
-    v = F.try_parse_json(value)
-    tags_v = _json_field(v, cfg.tags_field, "variant")
-    tags_type = F.schema_of_variant(tags_v)
-    has_tags = tags_v.isNotNull() & (tags_type != "VOID")
-    caption = F.coalesce(*[_json_field(v, f, "string") for f in cfg.text_fields])
+    # Parse once into a column, then read fields from it: Spark keeps an expensive
+    # expression used several times in its own projection rather than repeating it.
+    parsed = lines.filter(F.trim(value) != "").withColumn("_v", F.try_parse_json(value))
+    v = F.col("_v")
+    fields = parsed.select(
+        "*",
+        _json_field(v, cfg.tags_field, "variant").alias("_tags"),
+        F.coalesce(*[_json_field(v, f, "string") for f in cfg.text_fields]).alias("_caption"),
+    ).withColumn("_tags_type", F.schema_of_variant("_tags"))
+    tags_type = F.col("_tags_type")
+    has_tags = F.col("_tags").isNotNull() & (tags_type != "VOID")
+    caption = F.col("_caption")
     reason = (
         F.when(~F.is_valid_utf8(value), REJECT_INVALID_UTF8)
         .when(v.isNull(), REJECT_MALFORMED_JSON)
@@ -244,11 +251,12 @@ def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Data
         )
         .when(~has_tags & caption.isNull(), _missing_fields_reason(cfg))
     )
+    tags = F.col("_tags")
     return _records(
-        lines,
+        fields,
         id=_json_field(v, cfg.id_field, "string"),
-        tags=F.when(tags_type != "STRING", _json_field(v, cfg.tags_field, "array<string>")),
-        tag_text=F.when(tags_type == "STRING", _json_field(v, cfg.tags_field, "string")),
+        tags=F.when(tags_type != "STRING", F.try_variant_get(tags, "$", "array<string>")),
+        tag_text=F.when(tags_type == "STRING", F.try_variant_get(tags, "$", "string")),
         caption=caption,
         reason=reason,
         raw=F.make_valid_utf8(value),

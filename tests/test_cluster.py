@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -235,6 +236,8 @@ def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, loca
 
 def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_path):
     out = tmp_path / "out"
+    shutil.copytree(local_run, out)  # the previous output
+    before = (out / "categories.json").read_bytes()
     cmd = [
         sys.executable,
         "-m",
@@ -245,21 +248,37 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
         "--output",
         str(out),
         *JOB_ARGS,
+        "--overwrite",
     ]
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
-    before = (out / "categories.json").read_bytes()
     log = tmp_path / "killed.log"
-    proc = _start([*cmd, "--overwrite", "--seed", "7"], log, dict(os.environ))
+    proc = _start([*cmd, "--seed", "7"], log, dict(os.environ))
     try:
         _wait_for(log, "stage write: started", proc, timeout=300)
-        os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(2)  # let it write part of its output
+        os.killpg(proc.pid, signal.SIGKILL)  # the Python driver and its JVM
         proc.wait(30)
     finally:
         _kill_group(proc)
     assert (out / "categories.json").read_bytes() == before
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
-    rerun = subprocess.run([*cmd, "--overwrite"], capture_output=True, text=True)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert (out / "categories.json").read_bytes() == before  # same seed, same output
+    staging = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
+    assert staging == [p.name for p in tmp_path.glob(f".out.tmp-{proc.pid}-*")]
+    assert sorted(os.listdir(out)) == sorted(os.listdir(local_run))
+    # a rerun succeeds, gives the same output for the same seed, and sweeps the killed
+    # run's staging folder
+    assert (
+        main(
+            [
+                "cluster",
+                "-q",
+                "--input",
+                str(sample_corpus()),
+                "--output",
+                str(out),
+                *JOB_ARGS,
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
+    assert (out / "categories.json").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []
-    assert len(leftovers) <= 1  # the killed run's staging folder, swept by the rerun

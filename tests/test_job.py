@@ -133,7 +133,7 @@ def test_output_layout_and_schemas(spark, toy_run):
     assert meta["seed"] == 42 and meta["config"]["kmeans"]["k"] == 2
     assert set(meta["timings_seconds"]) == {"read", "fit", "name", "write", "total"}
     assert meta["kmeans"]["iterations"] >= 1 and meta["kmeans"]["cost"] >= 0
-    assert meta["input"] == {"paths": [str(inp)], "format": "jsonl"}
+    assert meta["input"] == {"paths": [str(inp)], "format": "jsonl", "files": 1, "partitions": 1}
     summary = (out / "summary.md").read_text()
     assert "| 0 | " in summary or "| 1 | " in summary
     assert "#food" in summary and "| kept | 6 |" in summary
@@ -301,3 +301,25 @@ def test_staging_left_by_a_killed_run_is_swept(tmp_path):
         d.mkdir()
     assert write.sweep_stale_staging(out) == [dead]
     assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name])
+
+
+def test_many_part_files_are_read_in_parallel_and_written_in_sized_files(spark, tmp_path):
+    inp = tmp_path / "parts"
+    inp.mkdir()
+    themes = [["food", "pasta", "pizza"], ["architecture", "facade", "tower"]]
+    for part in range(200):
+        rows = [
+            {"id": f"{part}-{i}", "tags": themes[(part + i) % 2][: 1 + i % 3]} for i in range(13)
+        ]
+        write_jsonl(inp / f"part-{part:05d}.jsonl", rows)
+    out = tmp_path / "out"
+    args = ["--k", "2", "--set", "output.assignment_rows_per_file=1000"]
+    assert _cluster(inp, out, *args) == 0
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["counts"]["kept"] == 2600
+    assert meta["input"]["files"] == 200
+    assert 2 <= meta["input"]["partitions"] <= 16  # parallel, but not a task per tiny file
+    parts = sorted((out / "assignments").glob("part-*.parquet"))
+    assert len(parts) == 3  # ceil(2600 / 1000)
+    assert spark.read.parquet(str(out / "assignments")).count() == 2600
+    assert {c["leading_tags"][0] for c in _categories(out)} == {"food", "architecture"}
