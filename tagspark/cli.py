@@ -45,6 +45,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", metavar="{" + ",".join(FORMATS) + "}", help="input format (input.format)"
     )
+    parser.add_argument(
+        "--label-field",
+        metavar="NAME",
+        help="score the categories against this field of the input (input.label_field)",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
 
 
@@ -85,6 +90,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "kmeans.seed": args.seed,
         "output.overwrite": args.overwrite,
         "input.format": args.format,
+        "input.label_field": args.label_field,
     }
     overrides += [f"{key}={_toml(value)}" for key, value in flags.items() if value is not None]
     return load_config(args.config, overrides)
@@ -99,11 +105,14 @@ def _toml(value: object) -> str:
 
 
 def _setup_logging(quiet: bool) -> None:
+    """tagspark's own loggers at INFO (WARNING with -q); other Python libraries (py4j)
+    at WARNING. Spark's JVM logging is set by ``spark.log_level``."""
     logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def _demo_output_ok(path: Path) -> bool:
@@ -159,11 +168,12 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if owned:
             spark.stop()
-    print(_report(result.categories, result.metadata["counts"], out))
+    print(_report(result.categories, result.metadata, out))
     return 0
 
 
-def _report(categories: list, counts: dict[str, int], output: Path, shown: int = 6) -> str:
+def _report(categories: list, metadata: dict, output: Path, shown: int = 6) -> str:
+    counts = metadata["counts"]
     width = max(len(c.name) for c in categories)
     lines = [
         f"{len(categories)} categories from {counts['kept']:,} posts "
@@ -172,6 +182,13 @@ def _report(categories: list, counts: dict[str, int], output: Path, shown: int =
     for c in categories:
         tags = " ".join(f"#{t.tag}" for t in c.tags[:shown])
         lines.append(f"  {c.name:<{width}}  {c.size:>8,} posts  {tags}")
+    scored = metadata["evaluation"]
+    if scored is not None:
+        lines.append(
+            f"Against '{metadata['config']['input']['label_field']}' ({scored['posts']:,} "
+            f"labelled posts): NMI {scored['nmi']:.3f}, ARI {scored['ari']:.3f}, purity "
+            f"{scored['purity']:.3f}, largest category {scored['largest_share']:.1%}"
+        )
     lines.append(f"Output: {output}")
     return "\n".join(lines)
 

@@ -27,6 +27,7 @@ class InputConfig:
     tags_field: str = "tags"
     text_fields: tuple[str, ...] = ("caption", "text")
     id_field: str = "id"
+    label_field: str = ""
     csv_delimiter: str = ","
 
 

@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 
 import tagspark
 from tagspark import categories as cat
-from tagspark import write
+from tagspark import evaluate, write
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
 from tagspark.model import (
@@ -125,7 +125,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             log.info("input: %d file(s) read in %d partition(s)", len(inputs.paths), partitions)
         if counts["kept"] == 0:
             raise EmptyCorpusError(_empty_message(counts, by_reason))
-        posts = filter_kept_posts(numbered).select("_pos", "id", "tags")
+        posts = filter_kept_posts(numbered).select("_pos", "id", "tags", "label")
 
         with timer("fit"):
             counts["distinct_tag_sets"] = count_distinct_tag_sets(posts)
@@ -135,7 +135,9 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             log.info("k-means: %d iterations, cost %.4f", summary.numIter, summary.trainingCost)
 
         with timer("name"):
-            predictions = cache(model.transform(posts).select("_pos", "id", "tags", CATEGORY_COL))
+            predictions = cache(
+                model.transform(posts).select("_pos", "id", "tags", "label", CATEGORY_COL)
+            )
             sizes = cache(predictions.groupBy(CATEGORY_COL).agg(F.count(F.lit(1)).alias("size")))
             idf = cat.tag_idf(posts, counts["kept"], cfg.features.min_doc_freq)
             values = cache(cat.explode_tag_values(predictions, idf))
@@ -148,8 +150,25 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                     "%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k
                 )
 
+        scored = None
+        if cfg.input.label_field:
+            with timer("evaluate"):
+                scored = evaluate.evaluation(evaluate.contingency(predictions), categories)
+                log.info(
+                    "against '%s' (%d labelled posts): NMI %.3f, ARI %.3f, purity %.3f, "
+                    "largest category %.1f%%",
+                    cfg.input.label_field,
+                    scored["posts"],
+                    scored["nmi"],
+                    scored["ari"],
+                    scored["purity"],
+                    100 * scored["largest_share"],
+                )
+
         with timer("write"):
             staging.mkdir()
+            if scored is not None:
+                write.write_json(scored, staging / "evaluation.json")
             rows_per_file = cfg.output.assignment_rows_per_file
             assignments = predictions.join(
                 cat.post_distances(values, weights, cfg.kmeans.distance_measure), "_pos"
@@ -191,6 +210,9 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             "categories": len(categories),
             "empty_categories": empty,
             "kmeans": {"cost": summary.trainingCost, "iterations": summary.numIter},
+            "evaluation": None
+            if scored is None
+            else {k: v for k, v in scored.items() if k != "categories"},
             "timings_seconds": {**timer.seconds, "total": timer.total()},
         }
         write.write_json(metadata, staging / "model" / "metadata.json")

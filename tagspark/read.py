@@ -14,6 +14,7 @@ column          type            meaning
 ``caption``     string          the first present caption/text field
 ``reason``      string          why the record is rejected, or null
 ``raw``         string          the record as read, kept only for rejected records
+``label``       string          the label field (``input.label_field``), or null
 ==============  ==============  =========================================================
 
 ``with_record_numbers`` then turns ``_file/_block/_pos`` into ``source`` and a 1-based
@@ -30,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -130,7 +132,10 @@ def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> Inp
             if not matches:
                 raise InputError(f"no file matches the input pattern '{path}'")
             for m in matches:
-                (listed.extend(_list_dir(m)) if os.path.isdir(m) else named.append(m))
+                if os.path.isdir(m):
+                    listed.extend(_list_dir(m))
+                else:
+                    named.append(m)
         elif os.path.isdir(local):
             files = _list_dir(local)
             if not files:
@@ -176,7 +181,11 @@ def read_records(spark: SparkSession, spec: InputSpec, cfg: InputConfig) -> Data
         "parquet": _read_parquet,
         "text": _read_text,
     }[spec.format]
-    return reader(spark, list(spec.paths), cfg)
+    try:
+        return reader(spark, list(spec.paths), cfg)
+    except AnalysisException as exc:  # e.g. a remote path that does not exist
+        first_line = str(exc).strip().splitlines()[0]
+        raise InputError(f"Spark cannot read the input: {first_line}") from None
 
 
 def _position() -> list[Column]:
@@ -196,6 +205,7 @@ def _records(
     caption: Column,
     reason: Column,
     raw: Column,
+    label: Column | None = None,
 ) -> DataFrame:
     null_array = F.lit(None).cast(T.ArrayType(T.StringType()))
     ok = F.col("_reason").isNull()
@@ -209,6 +219,7 @@ def _records(
         F.when(ok, caption.cast("string")).alias("caption"),
         F.col("_reason").alias("reason"),
         F.when(~ok, raw).alias("raw"),
+        (F.lit(None) if label is None else label).cast("string").alias("label"),
     )
 
 
@@ -260,6 +271,7 @@ def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Data
         caption=caption,
         reason=reason,
         raw=F.make_valid_utf8(value),
+        label=_json_field(v, cfg.label_field, "string") if cfg.label_field else None,
     )
 
 
@@ -326,6 +338,7 @@ def _read_csv(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFr
         caption=caption,
         reason=reason,
         raw=raw,
+        label=_pick(df, cfg.label_field) if cfg.label_field else None,
     )
 
 
@@ -352,7 +365,20 @@ def _read_parquet(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Da
         caption=caption,
         reason=reason,
         raw=F.to_json(F.struct(*[F.col(f"`{c}`") for c in fields])),
+        label=_pick(df, cfg.label_field) if cfg.label_field else None,
     )
+
+
+def _common_folder(paths: list[str]) -> str:
+    """The longest common folder of file paths or URIs, compared as text so that
+    ``hdfs://host/a`` keeps its double slash (``os.path`` would fold it)."""
+    folders = [p.split("/")[:-1] for p in paths]
+    common: list[str] = []
+    for parts in zip(*folders, strict=False):  # stop at the shortest path
+        if any(part != parts[0] for part in parts):
+            break
+        common.append(parts[0])
+    return "/".join(common)
 
 
 def with_record_numbers(records: DataFrame) -> DataFrame:
@@ -378,7 +404,7 @@ def with_record_numbers(records: DataFrame) -> DataFrame:
             "_pos",
             *[c for c in records.columns if not c.startswith("_")],
         )
-    prefix = os.path.commonpath(files) if len(files) > 1 else os.path.dirname(files[0])
+    prefix = _common_folder(files)
     rows, seen = [], Counter()
     for split in sorted(splits, key=lambda r: (r["_file"], r["_block"])):
         name = split["_file"][len(prefix) :].lstrip("/") if prefix else split["_file"]

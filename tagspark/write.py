@@ -198,6 +198,17 @@ def summary_markdown(categories: list[Category], metadata: dict[str, Any], shown
         f"| kept | {counts['kept']:,} |",
         f"| over the tag cap (kept, truncated) | {counts['truncated']:,} |",
     ]
+    scored = metadata.get("evaluation")
+    if scored:
+        label = metadata["config"]["input"]["label_field"]
+        lines += [
+            "",
+            f"## Against the labels in '{label}'",
+            "",
+            f"{scored['posts']:,} labelled posts: NMI {scored['nmi']:.3f}, ARI "
+            f"{scored['ari']:.3f}, purity {scored['purity']:.3f}, largest category "
+            f"{scored['largest_share']:.1%}. Top labels per category are in `evaluation.json`.",
+        ]
     if metadata["rejected_by_reason"]:
         lines += ["", "Rejected records are in `rejected/`, by reason:", ""]
         lines += [f"- {reason}: {n:,}" for reason, n in metadata["rejected_by_reason"].items()]

@@ -276,6 +276,28 @@ def test_user_errors_are_one_line(spark, tmp_path, capsys, setup, args, message)
     assert err in [f"Error: {m.format(tmp=tmp_path)}\n" for m in allowed]
 
 
+def test_label_field_scores_the_categories(tmp_path):
+    labelled = [{**p, "label": "food" if int(p["id"]) < 3 else "arch"} for p in TOY_POSTS]
+    inp = write_jsonl(tmp_path / "p.jsonl", labelled)
+    out = tmp_path / "out"
+    assert _cluster(inp, out, "--k", "2", "--label-field", "label") == 0
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert (ev["posts"], ev["nmi"], ev["ari"], ev["purity"], ev["largest_share"]) == (
+        6,
+        1.0,
+        1.0,
+        1.0,
+        0.5,
+    )
+    assert {c["name"]: c["top_labels"] for c in ev["categories"]} == {
+        "food_italy": [{"label": "food", "posts": 3}],
+        "architecture_italy": [{"label": "arch", "posts": 3}],
+    }
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["evaluation"] == {k: v for k, v in ev.items() if k != "categories"}
+    assert "NMI 1.000, ARI 1.000, purity 1.000" in (out / "summary.md").read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     not (SHARED_DATA / "stackexchange_5sites.jsonl").is_file(),
@@ -283,13 +305,18 @@ def test_user_errors_are_one_line(spark, tmp_path, capsys, setup, args, message)
 )
 def test_stackexchange_corpus(spark, tmp_path):
     out = tmp_path / "se"
-    assert _cluster(SHARED_DATA / "stackexchange_5sites.jsonl", out, "--k", "5") == 0
+    corpus = SHARED_DATA / "stackexchange_5sites.jsonl"
+    assert _cluster(corpus, out, "--k", "5", "--label-field", "label") == 0
     meta = json.loads((out / "model" / "metadata.json").read_text())
     assert meta["counts"]["read"] == meta["counts"]["kept"] == 6888
     cats = _categories(out)
     assert len(cats) == 5 and sum(c["size"] for c in cats) == 6888
     assert len({c["name"] for c in cats}) == 5
     assert spark.read.parquet(str(out / "assignments")).count() == 6888
+    ev = json.loads((out / "evaluation.json").read_text())
+    assert ev["posts"] == 6888
+    assert ev["largest_share"] == pytest.approx(max(c["size"] for c in cats) / 6888)
+    assert 0.0 < ev["nmi"] <= 1.0 and 0.0 < ev["purity"] <= 1.0
 
 
 def test_staging_left_by_a_killed_run_is_swept(tmp_path):
@@ -323,3 +350,23 @@ def test_many_part_files_are_read_in_parallel_and_written_in_sized_files(spark, 
     assert len(parts) == 3  # ceil(2600 / 1000)
     assert spark.read.parquet(str(out / "assignments")).count() == 2600
     assert {c["leading_tags"][0] for c in _categories(out)} == {"food", "architecture"}
+
+
+def test_demo_runs_on_the_bundled_corpus_and_replaces_only_its_own_output(tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    assert main(["demo", "-q", "--output", str(other)]) == 1
+    assert capsys.readouterr().err == (
+        f"Error: '{other}' exists and is not a tagspark output; choose another --output\n"
+    )
+    out = tmp_path / "demo"
+    args = ["demo", "-q", "--output", str(out), "--set", "features.num_features=16384"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("5 categories from 3,000 posts (0 records rejected")
+    assert printed.endswith(f"Output: {out}\n")
+    assert sum(c["size"] for c in _categories(out)) == 3000
+    # leading tags name the sample's themes (the ones plain k-means keeps apart)
+    leading = {c["leading_tags"][0] for c in _categories(out)}
+    assert {"travel", "food"} <= leading
+    assert main(args) == 0  # a second run replaces the first

@@ -261,3 +261,21 @@ def test_tag_cap_keeps_the_first_tags(spark, tmp_path):
     row = filter_kept_posts(numbered).select("tags", "n_tags").first()
     assert row["tags"] == [f"t{i}" for i in range(30)]
     assert row["n_tags"] == 40
+
+
+def test_common_folder_keeps_uris_intact():
+    from tagspark.read import _common_folder
+
+    assert _common_folder(["hdfs://nn/data/a/x.jsonl", "hdfs://nn/data/b/y.jsonl"]) == (
+        "hdfs://nn/data"
+    )
+    assert _common_folder(["file:/tmp/in/x.jsonl"]) == "file:/tmp/in"
+    assert _common_folder(["file:/a/x", "file:/b/y"]) == "file:"
+
+
+def test_a_path_spark_cannot_read_is_an_input_error(spark, tmp_path):
+    from tagspark.read import InputSpec
+
+    spec = InputSpec((f"file://{tmp_path}/gone/*.jsonl",), "jsonl")
+    with pytest.raises(InputError, match=r"^Spark cannot read the input: \[PATH_NOT_FOUND\]"):
+        read_records(spark, spec, InputConfig())
