@@ -1,0 +1,174 @@
+"""Side-by-side benchmark: tagspark (default config), tagspark (plain config) and
+scikit-learn's TfidfVectorizer + KMeans, on one labelled JSON Lines corpus, in one run.
+
+    pip install -e '.[bench]'
+    python bench/generate.py --posts 200000 --output bench/out/posts-200k.jsonl
+    python bench/compare.py --input bench/out/posts-200k.jsonl --k 200
+
+Each pipeline runs in its own process; for each: wall time end to end (read -> categories),
+peak resident memory of the process tree's largest process, NMI and ARI against the planted
+themes (``label``), and the ratios to scikit-learn. scikit-learn is a benchmark dependency
+only (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PLAIN = ["--set", "features.num_features=262144"]
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants (Linux /proc), in MB."""
+    parents, rss = {}, {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            statm = Path(f"/proc/{entry}/statm").read_text()
+        except OSError:
+            continue
+        parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
+        rss[int(entry)] = int(statm.split()[1]) * page
+    tree, grew = {root}, True
+    while grew:
+        new = {pid for pid, ppid in parents.items() if ppid in tree} - tree
+        tree |= new
+        grew = bool(new)
+    return sum(rss.get(pid, 0) for pid in tree) / 2**20
+
+
+def measure(cmd: list[str]) -> dict:
+    """Run ``cmd``: its wall time and the peak of its process tree's summed resident memory
+    (the JVM that pyspark starts included), sampled every 0.2 s."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = 0.0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_mb(proc.pid))
+        time.sleep(0.2)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(
+            f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.read()[-2000:]}"
+        )
+    return {"seconds": seconds, "peak_mb": peak}
+
+
+def run_sklearn(path: str, k: int, max_iter: int, seed: int, report: str) -> None:
+    """scikit-learn's end-to-end pipeline; writes NMI/ARI and stage times to ``report``."""
+    from sklearn.cluster import KMeans
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    t0 = time.perf_counter()
+    docs, labels = [], []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            docs.append(row["tags"])
+            labels.append(row["label"])
+    t1 = time.perf_counter()
+    x = TfidfVectorizer(analyzer=lambda tags: tags, binary=True).fit_transform(docs)
+    t2 = time.perf_counter()
+    km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, algorithm="lloyd", random_state=seed)
+    pred = km.fit_predict(x)
+    t3 = time.perf_counter()
+    Path(report).write_text(
+        json.dumps(
+            {
+                "nmi": normalized_mutual_info_score(labels, pred),
+                "ari": adjusted_rand_score(labels, pred),
+                "stages": {"read": t1 - t0, "tfidf": t2 - t1, "kmeans": t3 - t2},
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--k", type=int, default=200)
+    parser.add_argument("--max-iter", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--sklearn-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--report", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.sklearn_only:
+        run_sklearn(args.input, args.k, args.max_iter, args.seed, args.report)
+        return
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tagspark-bench-") as tmp:
+        report = f"{tmp}/sklearn.json"
+        sk = measure(
+            [
+                sys.executable,
+                __file__,
+                "--sklearn-only",
+                "--input",
+                args.input,
+                "--k",
+                str(args.k),
+                "--max-iter",
+                str(args.max_iter),
+                "--seed",
+                str(args.seed),
+                "--report",
+                report,
+            ]
+        )
+        sk.update(json.loads(Path(report).read_text()))
+        rows.append(("scikit-learn", sk))
+        for name, extra in (("tagspark default", []), ("tagspark plain", PLAIN)):
+            out = f"{tmp}/{name.split()[1]}"
+            cmd = [
+                sys.executable,
+                "-m",
+                "tagspark.cli",
+                "cluster",
+                "-q",
+                "--input",
+                args.input,
+                "--output",
+                out,
+                "--k",
+                str(args.k),
+                "--seed",
+                str(args.seed),
+                "--label-field",
+                "label",
+                "--set",
+                f"kmeans.max_iter={args.max_iter}",
+                *extra,
+            ]
+            result = measure(cmd)
+            result.update(json.loads(Path(out, "evaluation.json").read_text()))
+            result["stages"] = json.loads(Path(out, "model", "metadata.json").read_text())[
+                "timings_seconds"
+            ]
+            rows.append((name, result))
+    base = rows[0][1]["seconds"]
+    print(f"corpus {args.input}, k={args.k}, max_iter={args.max_iter}")
+    print(
+        f"{'pipeline':<18} {'wall s':>8} {'x sklearn':>9} {'peak MB':>8} {'NMI':>6} {'ARI':>6}"
+        "  stages (s)"
+    )
+    for name, r in rows:
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+        print(
+            f"{name:<18} {r['seconds']:>8.1f} {r['seconds'] / base:>9.2f} {r['peak_mb']:>8.0f} "
+            f"{r['nmi']:>6.3f} {r['ari']:>6.3f}  {stages}"
+        )
+
+
+if __name__ == "__main__":
+    main()
