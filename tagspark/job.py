@@ -154,6 +154,8 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
         if cfg.input.label_field:
             with timer("evaluate"):
                 scored = evaluate.evaluation(evaluate.contingency(predictions), categories)
+                if scored["posts"] == 0:
+                    log.warning("no post has the label field '%s'", cfg.input.label_field)
                 log.info(
                     "against '%s' (%d labelled posts): NMI %.3f, ARI %.3f, purity %.3f, "
                     "largest category %.1f%%",

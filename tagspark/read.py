@@ -295,6 +295,11 @@ def _pick(df: DataFrame, name: str) -> Column:
 
 
 def _require_fields(df: DataFrame, cfg: InputConfig, what: str) -> None:
+    if cfg.label_field and cfg.label_field not in df.columns:
+        raise InputError(
+            f"the {what} input has no label field '{cfg.label_field}' (columns: "
+            f"{', '.join(df.columns)})"
+        )
     if not {cfg.tags_field, *cfg.text_fields} & set(df.columns):
         raise InputError(
             f"the {what} input has {_missing_fields_reason(cfg)} (columns: "
@@ -338,7 +343,7 @@ def _read_csv(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFr
         caption=caption,
         reason=reason,
         raw=raw,
-        label=_pick(df, cfg.label_field) if cfg.label_field else None,
+        label=_pick(df, cfg.label_field),
     )
 
 
@@ -365,7 +370,7 @@ def _read_parquet(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Da
         caption=caption,
         reason=reason,
         raw=F.to_json(F.struct(*[F.col(f"`{c}`") for c in fields])),
-        label=_pick(df, cfg.label_field) if cfg.label_field else None,
+        label=_pick(df, cfg.label_field),
     )
 
 

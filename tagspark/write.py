@@ -146,9 +146,7 @@ def write_rows(df: DataFrame, path: Path, fmt: str, rows: int, rows_per_file: in
 def write_categories(spark: SparkSession, categories: list[Category], folder: Path) -> None:
     """``categories.json`` (a list, largest category first) and ``categories.parquet``."""
     dicts = [c.to_dict() for c in categories]
-    (folder / "categories.json").write_text(
-        json.dumps(dicts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    write_json(dicts, folder / "categories.json")
     rows = [
         (
             d["id"],

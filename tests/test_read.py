@@ -279,3 +279,12 @@ def test_a_path_spark_cannot_read_is_an_input_error(spark, tmp_path):
     spec = InputSpec((f"file://{tmp_path}/gone/*.jsonl",), "jsonl")
     with pytest.raises(InputError, match=r"^Spark cannot read the input: \[PATH_NOT_FOUND\]"):
         read_records(spark, spec, InputConfig())
+
+
+def test_a_missing_label_column_is_a_clear_error(spark, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("id,tags\n1,a b\n")
+    with pytest.raises(
+        InputError, match=r"^the CSV input has no label field 'site' \(columns: id, tags\)$"
+    ):
+        _read(spark, [path], "auto", InputConfig(label_field="site"))
