@@ -184,10 +184,11 @@ def _report(categories: list, metadata: dict, output: Path, shown: int = 6) -> s
         lines.append(f"  {c.name:<{width}}  {c.size:>8,} posts  {tags}")
     scored = metadata["evaluation"]
     if scored is not None:
+        from tagspark.evaluate import describe
+
         lines.append(
             f"Against '{metadata['config']['input']['label_field']}' ({scored['posts']:,} "
-            f"labelled posts): NMI {scored['nmi']:.3f}, ARI {scored['ari']:.3f}, purity "
-            f"{scored['purity']:.3f}, largest category {scored['largest_share']:.1%}"
+            f"labelled posts): {describe(scored)}"
         )
     lines.append(f"Output: {output}")
     return "\n".join(lines)

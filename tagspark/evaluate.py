@@ -79,6 +79,14 @@ def scores(table: list[tuple[int, str, int]]) -> dict[str, float]:
     }
 
 
+def describe(scored: dict) -> str:
+    """The scores in one line: ``NMI 0.195, ARI 0.030, purity 0.426, largest category 86.4%``."""
+    return (
+        f"NMI {scored['nmi']:.3f}, ARI {scored['ari']:.3f}, purity {scored['purity']:.3f}, "
+        f"largest category {scored['largest_share']:.1%}"
+    )
+
+
 def evaluation(table: list[tuple[int, str, int]], categories: list[Category], top: int = 3) -> dict:
     """Scores plus, per category, its ``top`` labels by posts."""
     labels: dict[int, list[tuple[str, int]]] = defaultdict(list)

@@ -157,14 +157,10 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 if scored["posts"] == 0:
                     log.warning("no post has the label field '%s'", cfg.input.label_field)
                 log.info(
-                    "against '%s' (%d labelled posts): NMI %.3f, ARI %.3f, purity %.3f, "
-                    "largest category %.1f%%",
+                    "against '%s' (%d labelled posts): %s",
                     cfg.input.label_field,
                     scored["posts"],
-                    scored["nmi"],
-                    scored["ari"],
-                    scored["purity"],
-                    100 * scored["largest_share"],
+                    evaluate.describe(scored),
                 )
 
         with timer("write"):

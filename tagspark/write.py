@@ -27,6 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from tagspark.categories import Category
 from tagspark.errors import OutputError
+from tagspark.evaluate import describe
 
 CATEGORY_SCHEMA = (
     "id int, name string, leading_tags array<string>, size long, "
@@ -203,9 +204,8 @@ def summary_markdown(categories: list[Category], metadata: dict[str, Any], shown
             "",
             f"## Against the labels in '{label}'",
             "",
-            f"{scored['posts']:,} labelled posts: NMI {scored['nmi']:.3f}, ARI "
-            f"{scored['ari']:.3f}, purity {scored['purity']:.3f}, largest category "
-            f"{scored['largest_share']:.1%}. Top labels per category are in `evaluation.json`.",
+            f"{scored['posts']:,} labelled posts: {describe(scored)}. "
+            "Top labels per category are in `evaluation.json`.",
         ]
     if metadata["rejected_by_reason"]:
         lines += ["", "Rejected records are in `rejected/`, by reason:", ""]
