@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from tagspark.model import CATEGORY_COL
+from tagspark.features import CATEGORY_COL
+
+MIXED_ID = -1
+MIXED_NAME = "mixed"
 
 
 @dataclass(frozen=True)
@@ -126,8 +129,9 @@ def name_categories(
 
     Returns
     -------
-    list of Category, largest first. On a clash the later (smaller) category adds its next
-    tag until the name is unique, and its id when it runs out of tags.
+    list of Category, largest first. Category :data:`MIXED_ID` is named ``mixed``. On a
+    clash the later (smaller) category adds its next tag until the name is unique, and its
+    id when it runs out of tags.
 
     Examples
     --------
@@ -136,10 +140,13 @@ def name_categories(
     ...                                   (1, 5, tags("food", "pasta"))], 1)]
     ['food', 'food_pasta']
     """
-    taken: set[str] = set()
+    taken: set[str] = {MIXED_NAME}
     categories = []
     for cid, size, tags in sorted(ranked, key=lambda r: (-r[1], r[0])):
         names = [t.tag for t in tags]
+        if cid == MIXED_ID:
+            categories.append(Category(cid, MIXED_NAME, (), size, tuple(tags)))
+            continue
         n = min(name_tags, len(names))
         name = "_".join(names[:n])
         while (name in taken or not name) and n < len(names):

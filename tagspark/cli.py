@@ -36,7 +36,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one config key, e.g. --set features.num_features=65536 (repeatable)",
     )
-    parser.add_argument("--k", type=int, help="number of categories (kmeans.k)")
+    parser.add_argument(
+        "--k",
+        type=_k_value,
+        help="number of categories (kmeans.k), or 'auto' to choose it in kmeans.k_range",
+    )
     parser.add_argument("--seed", type=int, help="random seed (kmeans.seed)")
     parser.add_argument("--master", help="Spark master (default: spark.master, local[*])")
     parser.add_argument(
@@ -69,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("--output", required=True, metavar="DIR", help="output folder")
     _common(cluster)
+    choose = sub.add_parser(
+        "choose-k", help="sweep k on a sample: cost and silhouette curve, table and plot"
+    )
+    choose.add_argument("--input", nargs="+", required=True, metavar="PATH", help="as for cluster")
+    choose.add_argument("--output", required=True, metavar="DIR", help="folder for the curve")
+    choose.add_argument("--k-range", metavar="LO:HI", help="k values to try (kmeans.k_range)")
+    _common(choose)
     demo = sub.add_parser("demo", help="run the job on the bundled sample corpus")
     demo.add_argument(
         "--output",
@@ -85,8 +96,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.command == "demo":
         overrides.insert(0, f"kmeans.k={DEMO_K}")
+    k = None if args.k == "auto" else args.k
     flags = {
-        "kmeans.k": args.k,
+        "kmeans.k": k,
+        "kmeans.auto_k": True if args.k == "auto" else None,
+        "kmeans.k_range": getattr(args, "k_range", None),
         "kmeans.seed": args.seed,
         "output.overwrite": args.overwrite,
         "input.format": args.format,
@@ -94,6 +108,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
     }
     overrides += [f"{key}={_toml(value)}" for key, value in flags.items() if value is not None]
     return load_config(args.config, overrides)
+
+
+def _k_value(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number or 'auto', got {text!r}"
+        ) from None
 
 
 def _toml(value: object) -> str:
@@ -164,12 +189,32 @@ def _run(args: argparse.Namespace) -> int:
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
     spark = build_session(cfg.spark, choose_master(cfg.spark, args.master))
     try:
-        result = run(spark, cfg, spec, out)
+        if args.command == "choose-k":
+            from tagspark.job import run_choose_k
+
+            curve = run_choose_k(spark, cfg, spec, out)
+        else:
+            result = run(spark, cfg, spec, out)
     finally:
         if owned:
             spark.stop()
+    if args.command == "choose-k":
+        print(_curve_report(curve, out))
+        return 0
     print(_report(result.categories, result.metadata, out))
     return 0
+
+
+def _curve_report(curve: dict, output: Path) -> str:
+    lines = [
+        f"k-means on {curve['sample_posts']:,} sampled posts:",
+        "       k        cost  silhouette",
+    ]
+    lines += [
+        f"  {p['k']:>6}  {p['cost']:>10.2f}  {p['silhouette']:>10.4f}" for p in curve["curve"]
+    ]
+    lines += [f"Chosen k = {curve['chosen_k']} (highest silhouette)", f"Output: {output}"]
+    return "\n".join(lines)
 
 
 def _report(categories: list, metadata: dict, output: Path, shown: int = 6) -> str:

@@ -19,6 +19,7 @@ from tagspark.errors import ConfigError
 FORMATS = ("auto", "jsonl", "csv", "parquet", "text")
 INIT_MODES = ("k-means||", "random")
 DISTANCE_MEASURES = ("euclidean", "cosine")
+FEATURE_METHODS = ("spectral", "svd", "tfidf")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class TagsConfig:
 
 @dataclass(frozen=True)
 class FeaturesConfig:
+    method: str = "spectral"
+    dims: int = 0
+    power_iterations: int = 50
     num_features: int = 1 << 18
     min_doc_freq: int = 2
 
@@ -51,6 +55,19 @@ class KMeansConfig:
     init_mode: str = "k-means||"
     init_steps: int = 2
     distance_measure: str = "euclidean"
+    auto_k: bool = False
+    k_range: str = "2:60"
+    k_points: int = 8
+    sample_posts: int = 200_000
+
+
+@dataclass(frozen=True)
+class GenericConfig:
+    detect: bool = True
+    min_share: float = 0.005
+    min_spread: float = 0.5
+    tags: tuple[str, ...] = ()
+    exclude_from_features: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,7 @@ class Config:
     tags: TagsConfig = field(default_factory=TagsConfig)
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     kmeans: KMeansConfig = field(default_factory=KMeansConfig)
+    generic: GenericConfig = field(default_factory=GenericConfig)
     naming: NamingConfig = field(default_factory=NamingConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
@@ -241,6 +259,26 @@ def _suggest(name: str, choices: Any, prefix: str = "") -> str:
     return f" (did you mean '{prefix}{close[0]}'?)" if close else ""
 
 
+def parse_k_range(text: str) -> tuple[int, int]:
+    """``"10:400"`` -> ``(10, 400)``; raises ConfigError unless ``2 <= LO <= HI``."""
+    lo, sep, hi = text.partition(":")
+    try:
+        bounds = (int(lo), int(hi))
+    except ValueError:
+        bounds = (0, 0)
+    if not sep or not 2 <= bounds[0] <= bounds[1]:
+        raise ConfigError(f"a k range must be 'LO:HI' with 2 <= LO <= HI, got {text!r}")
+    return bounds
+
+
+def _k_range_ok(text: str) -> bool:
+    try:
+        parse_k_range(text)
+    except ConfigError:
+        return False
+    return True
+
+
 def _check_values(cfg: Config) -> None:
     checks: list[tuple[bool, str, str]] = [
         (cfg.input.format in FORMATS, "input.format", f"one of {', '.join(FORMATS)}"),
@@ -254,8 +292,18 @@ def _check_values(cfg: Config) -> None:
             "features.num_features",
             "a power of two (e.g. 262144 = 2^18)",
         ),
+        (
+            cfg.features.method in FEATURE_METHODS,
+            "features.method",
+            f"one of {', '.join(FEATURE_METHODS)}",
+        ),
+        (cfg.features.dims >= 0, "features.dims", "0 (chosen from k) or more"),
+        (cfg.features.power_iterations >= 1, "features.power_iterations", "at least 1"),
         (cfg.features.min_doc_freq >= 0, "features.min_doc_freq", "0 or more"),
         (cfg.kmeans.k >= 2, "kmeans.k", "at least 2"),
+        (_k_range_ok(cfg.kmeans.k_range), "kmeans.k_range", "'LO:HI' with 2 <= LO <= HI"),
+        (cfg.kmeans.k_points >= 2, "kmeans.k_points", "at least 2"),
+        (cfg.kmeans.sample_posts >= 100, "kmeans.sample_posts", "at least 100"),
         (cfg.kmeans.max_iter >= 1, "kmeans.max_iter", "at least 1"),
         (cfg.kmeans.tol >= 0, "kmeans.tol", "0 or more"),
         (
@@ -269,6 +317,8 @@ def _check_values(cfg: Config) -> None:
             "kmeans.distance_measure",
             f"one of {', '.join(DISTANCE_MEASURES)}",
         ),
+        (0 < cfg.generic.min_share <= 1, "generic.min_share", "above 0 and at most 1"),
+        (0 <= cfg.generic.min_spread <= 1, "generic.min_spread", "between 0 and 1"),
         (cfg.naming.name_tags >= 1, "naming.name_tags", "at least 1"),
         (
             cfg.naming.tags_per_category >= cfg.naming.name_tags,

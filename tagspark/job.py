@@ -6,6 +6,7 @@ environment variables and never creates a session.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import platform
 import time
@@ -23,16 +24,10 @@ from pyspark.sql import functions as F
 
 import tagspark
 from tagspark import categories as cat
-from tagspark import evaluate, write
+from tagspark import choose_k, evaluate, generic, write
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
-from tagspark.model import (
-    CATEGORY_COL,
-    build_pipeline,
-    check_k,
-    count_distinct_tag_sets,
-    kmeans_stage,
-)
+from tagspark.features import CATEGORY_COL, fit
 from tagspark.posts import (
     count_records,
     count_rejected_by_reason,
@@ -51,6 +46,29 @@ class RunResult:
     output: Path
     categories: list[cat.Category]
     metadata: dict[str, Any]
+
+
+class CacheScope:
+    """Caches DataFrames (call it on one) and unpersists them all on :meth:`release` or at
+    the end of a ``with`` block."""
+
+    def __init__(self) -> None:
+        self._cached: list[DataFrame] = []
+
+    def __call__(self, df: DataFrame) -> DataFrame:
+        self._cached.append(df.cache())
+        return df
+
+    def release(self) -> None:
+        for df in self._cached:
+            df.unpersist()
+        self._cached.clear()
+
+    def __enter__(self) -> CacheScope:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class StageTimer:
@@ -100,51 +118,70 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
     for stale in write.sweep_stale_staging(output):
         log.info("removed %s, left by a run that was killed", stale)
     staging = write.staging_path(output)
-    cached: list[DataFrame] = []
-
-    def cache(df: DataFrame) -> DataFrame:
-        cached.append(df.cache())
-        return df
-
+    cache = CacheScope()
     try:
         with timer("read"):
-            records = cache(
-                read_records(spark, inputs, cfg.input).transform(
-                    with_post_tags, cfg.tags.max_tags_per_post
-                )
-            )
-            partitions = records.rdd.getNumPartitions()
-            counts = count_records(records, cfg.tags.max_tags_per_post)
-            by_reason = count_rejected_by_reason(records)
-            numbered = with_post_ids(with_record_numbers(records))
-            log.info(
-                "read %(read)d records: %(kept)d posts kept, %(no_tags)d without tags, "
-                "%(rejected)d rejected, %(truncated)d over the tag cap",
-                counts,
-            )
-            log.info("input: %d file(s) read in %d partition(s)", len(inputs.paths), partitions)
-        if counts["kept"] == 0:
-            raise EmptyCorpusError(_empty_message(counts, by_reason))
+            records, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
         posts = filter_kept_posts(numbered).select("_pos", "id", "tags", "label")
 
+        chosen = None
+        if cfg.kmeans.auto_k:
+            with timer("choose_k"):
+                chosen = choose_k.sweep(posts, counts["kept"], cfg, cache)
+                log.info("choose k: chose k=%d of %s", chosen["chosen_k"], cfg.kmeans.k_range)
+                cfg = dataclasses.replace(
+                    cfg, kmeans=dataclasses.replace(cfg.kmeans, k=chosen["chosen_k"])
+                )
+
+        generic_list: list[dict] = []
+        listed = _listed(cfg) if cfg.generic.exclude_from_features else []
         with timer("fit"):
-            counts["distinct_tag_sets"] = count_distinct_tag_sets(posts)
-            check_k(cfg.kmeans.k, counts["distinct_tag_sets"])
-            model = build_pipeline(cfg.features, cfg.kmeans).fit(posts)
-            summary = kmeans_stage(model).summary
-            log.info("k-means: %d iterations, cost %.4f", summary.numIter, summary.trainingCost)
+            fitted = fit(
+                posts.transform(without_tags, listed),
+                counts["kept"],
+                cfg.features,
+                cfg.kmeans,
+                cache,
+            )
+            counts["distinct_tag_sets"] = fitted.info["distinct_tag_sets"]
+            log.info("features: %s", fitted.info)
+            log.info("k-means: %d iterations, cost %.4f", fitted.iterations, fitted.cost)
 
         with timer("name"):
+            idf = cache(cat.tag_idf(posts, counts["kept"], cfg.features.min_doc_freq))
+            first = posts.join(fitted.assigned, "_pos", "left")
+            values = cache(cat.explode_tag_values(first, idf))
+            generic_list = generic.generic_tags(generic.tag_spread(values), cfg.generic)
+            generic_names = [g["tag"] for g in generic_list]
+            if generic_names:
+                log.info("generic tags (%d): %s", len(generic_names), ", ".join(generic_names[:20]))
+            detected = sorted(set(generic_names) - set(listed))
+            if cfg.generic.exclude_from_features and detected:
+                log.info("fitting again without the %d detected generic tags", len(detected))
+                fitted = fit(
+                    posts.transform(without_tags, listed + detected),
+                    counts["kept"],
+                    cfg.features,
+                    cfg.kmeans,
+                    cache,
+                )
+                first = posts.join(fitted.assigned, "_pos", "left")
+                values = cache(cat.explode_tag_values(first, idf))
             predictions = cache(
-                model.transform(posts).select("_pos", "id", "tags", "label", CATEGORY_COL)
+                generic.with_mixed(first, values, generic_names).select(
+                    "_pos", "id", "tags", "label", CATEGORY_COL
+                )
             )
-            sizes = cache(predictions.groupBy(CATEGORY_COL).agg(F.count(F.lit(1)).alias("size")))
-            idf = cat.tag_idf(posts, counts["kept"], cfg.features.min_doc_freq)
             values = cache(cat.explode_tag_values(predictions, idf))
+            sizes = cache(predictions.groupBy(CATEGORY_COL).agg(F.count(F.lit(1)).alias("size")))
             weights = cache(cat.category_tag_weights(values, sizes))
-            top = cat.top_tags(weights, cfg.naming.tags_per_category)
+            naming_weights = weights.filter(~F.col("tag").isin(generic_names))
+            top = cat.top_tags(naming_weights, cfg.naming.tags_per_category)
             categories = cat.collect_categories(top, sizes, cfg.naming.name_tags)
-            empty = cfg.kmeans.k - len(categories)
+            mixed = next((c.size for c in categories if c.id == cat.MIXED_ID), 0)
+            counts["mixed"] = mixed
+            log.info("mixed bucket: %d posts with no category-specific tag", mixed)
+            empty = cfg.kmeans.k - sum(c.id != cat.MIXED_ID for c in categories)
             if empty:
                 log.warning(
                     "%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k
@@ -165,6 +202,8 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
 
         with timer("write"):
             staging.mkdir()
+            if chosen is not None:
+                choose_k.write_curve(chosen, staging)
             if scored is not None:
                 write.write_json(scored, staging / "evaluation.json")
             rows_per_file = cfg.output.assignment_rows_per_file
@@ -182,7 +221,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 rows_per_file,
             )
             write.write_categories(spark, categories, staging)
-            model.write().save((staging / "model").as_uri())
+            fitted.model.write().save((staging / "model").as_uri())
 
         metadata = {
             "tagspark_version": tagspark.__version__,
@@ -207,7 +246,10 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             "rejected_by_reason": by_reason,
             "categories": len(categories),
             "empty_categories": empty,
-            "kmeans": {"cost": summary.trainingCost, "iterations": summary.numIter},
+            "features": fitted.info,
+            "generic_tags": generic_list,
+            "choose_k": chosen,
+            "kmeans": {"cost": fitted.cost, "iterations": fitted.iterations},
             "evaluation": None
             if scored is None
             else {k: v for k, v in scored.items() if k != "categories"},
@@ -224,8 +266,61 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
         write.discard(staging)
         raise
     finally:
-        for df in cached:
-            df.unpersist()
+        cache.release()
+
+
+def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope):
+    """The read stage: records (cached), numbered records, counts, rejections by reason and
+    the number of input partitions.
+
+    Raises
+    ------
+    EmptyCorpusError
+        No record has a tag.
+    """
+    records = cache(
+        read_records(spark, inputs, cfg.input).transform(with_post_tags, cfg.tags.max_tags_per_post)
+    )
+    partitions = records.rdd.getNumPartitions()
+    counts = count_records(records, cfg.tags.max_tags_per_post)
+    by_reason = count_rejected_by_reason(records)
+    numbered = with_post_ids(with_record_numbers(records))
+    log.info(
+        "read %(read)d records: %(kept)d posts kept, %(no_tags)d without tags, "
+        "%(rejected)d rejected, %(truncated)d over the tag cap",
+        counts,
+    )
+    log.info("input: %d file(s) read in %d partition(s)", len(inputs.paths), partitions)
+    if counts["kept"] == 0:
+        raise EmptyCorpusError(_empty_message(counts, by_reason))
+    return records, numbered, counts, by_reason, partitions
+
+
+def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> dict:
+    """``tagspark choose-k``: read, sweep k on a sample, write ``choose_k.csv``,
+    ``choose_k.json`` and ``choose_k.png`` into ``output`` (created)."""
+    timer = StageTimer()
+    with CacheScope() as cache:
+        with timer("read"):
+            _, numbered, counts, _, _ = _read(spark, cfg, inputs, cache)
+        posts = filter_kept_posts(numbered).select("_pos", "tags")
+        with timer("choose_k"):
+            result = choose_k.sweep(posts, counts["kept"], cfg, cache)
+        output.mkdir(parents=True, exist_ok=True)
+        choose_k.write_curve(result, output)
+        write.write_json({**result, "timings_seconds": timer.seconds}, output / "choose_k.json")
+        return result
+
+
+def _listed(cfg: Config) -> list[str]:
+    return [t.strip().lstrip("#").lower() for t in cfg.generic.tags if t.strip().lstrip("#")]
+
+
+def without_tags(posts: DataFrame, tags: list[str]) -> DataFrame:
+    """``posts`` with ``tags`` removed from every tag set (posts left empty stay, empty)."""
+    if not tags:
+        return posts
+    return posts.withColumn("tags", F.array_except("tags", F.array(*[F.lit(t) for t in tags])))
 
 
 def _empty_message(counts: dict[str, int], by_reason: dict[str, int]) -> str:

@@ -197,6 +197,33 @@ def summary_markdown(categories: list[Category], metadata: dict[str, Any], shown
         f"| kept | {counts['kept']:,} |",
         f"| over the tag cap (kept, truncated) | {counts['truncated']:,} |",
     ]
+    generic = metadata.get("generic_tags") or []
+    lines += [
+        "",
+        "## Generic tags and the mixed bucket",
+        "",
+        f"{len(generic)} generic tag(s), kept out of names: "
+        + (", ".join(f"#{g['tag']} ({g['source']})" for g in generic[:30]) or "none")
+        + ".",
+        f"{counts.get('mixed', 0):,} posts carry no category-specific tag and are in `mixed` "
+        "(id -1).",
+    ]
+    chosen = metadata.get("choose_k")
+    if chosen:
+        lines += [
+            "",
+            f"## Choosing k ({chosen['k_range']}, {chosen['sample_posts']:,} sampled posts)",
+            "",
+            "| k | cost | silhouette |",
+            "|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {p['k']} | {p['cost']:.4f} | {p['silhouette']:.4f} |" for p in chosen["curve"]
+        ]
+        lines += [
+            "",
+            f"Chosen k = {chosen['chosen_k']} (highest silhouette); plot: `choose_k.png`.",
+        ]
     scored = metadata.get("evaluation")
     if scored:
         label = metadata["config"]["input"]["label_field"]

@@ -1,0 +1,241 @@
+"""The spectral features, generic tags, the mixed bucket and choosing k (issue #4)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+from scipy import sparse
+
+from tagspark import choose_k
+from tagspark.cli import main
+from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
+from tagspark.errors import ConfigError
+from tagspark.features import (
+    auto_dims,
+    embed_posts,
+    fit,
+    post_tag_sets,
+    power_basis,
+    tag_vocabulary,
+    weighted_sets,
+)
+from tagspark.generic import generic_tags, tag_spread
+from tagspark.job import CacheScope
+from tests.conftest import write_jsonl
+
+THEMES = {
+    "food": ["pasta", "pizza", "risotto", "gelato", "espresso"],
+    "boat": ["sailing", "yacht", "harbour", "regatta", "anchor"],
+    "hike": ["trail", "summit", "alps", "backpack", "ridge"],
+    "city": ["skyline", "tower", "facade", "bridge", "metro"],
+}
+GENERIC = ["love", "instagood"]
+
+
+def themed_posts(per_theme: int = 30, seed: int = 3, sizes: tuple[int, int] = (1, 4)) -> list[dict]:
+    """Four themes with disjoint tags; every third post also carries a generic tag, and
+    six posts carry only generic tags."""
+    rng = np.random.default_rng(seed)
+    posts = []
+    for theme, tags in THEMES.items():
+        for i in range(per_theme):
+            chosen = list(rng.choice(tags, size=int(rng.integers(*sizes)), replace=False))
+            if i % 3 == 0:
+                chosen.append(GENERIC[i % 2])
+            posts.append({"id": f"{theme}{i}", "tags": chosen, "label": theme})
+    posts += [{"id": f"g{i}", "tags": [GENERIC[i % 2]], "label": "none"} for i in range(6)]
+    return posts
+
+
+def as_posts(spark, posts: list[dict]):
+    rows = [(i, sorted(set(p["tags"]))) for i, p in enumerate(posts)]
+    return spark.createDataFrame(rows, "_pos long, tags array<string>")
+
+
+@pytest.fixture
+def keep():
+    """A ``cache`` for :func:`fit`: caches, and unpersists after the test."""
+    with CacheScope() as cache:
+        yield cache
+
+
+def test_auto_dims_is_k_up_to_32():
+    assert [auto_dims(k) for k in (2, 3, 5, 32, 33, 200)] == [2, 3, 5, 32, 32, 32]
+
+
+def test_power_basis_is_orthonormal_seeded_and_spans_the_leading_eigenvectors():
+    blocks = sparse.block_diag([np.full((3, 3), 1.0), np.full((3, 3), 0.9), np.eye(4) * 0.1])
+    gram = sparse.csr_matrix(blocks)
+    b1 = power_basis(gram, 2, 50, seed=7)
+    assert np.allclose(b1.T @ b1, np.eye(2))
+    assert np.array_equal(b1, power_basis(gram, 2, 50, seed=7))
+    # the two leading eigenvectors are the block indicators: the basis spans them
+    leading = np.zeros((10, 2))
+    leading[:3, 0] = leading[3:6, 1] = 1 / np.sqrt(3)
+    assert np.allclose(b1 @ (b1.T @ leading), leading, atol=1e-6)
+
+
+def test_vocabulary_drops_rare_tags_and_indexes_by_frequency(spark):
+    posts = as_posts(spark, [{"tags": ["a", "b"]}, {"tags": ["a", "c"]}, {"tags": ["a", "b"]}])
+    vocab = tag_vocabulary(posts, 3, min_doc_freq=2)
+    # a is in every post: idf = log(4/4) = 0 -> no signal, left out; c is below min_doc_freq
+    expected = spark.createDataFrame(
+        [("b", 2, float(np.log(4 / 3)), 0)], "tag string, df long, idf double, index long"
+    )
+    assertDataFrameEqual(vocab, expected, rtol=1e-9)
+
+
+def test_identical_tag_sets_collapse_into_one_weighted_row(spark):
+    posts = as_posts(
+        spark,
+        [{"tags": ["x", "y"]}, {"tags": ["y", "x"]}, {"tags": ["x"]}, {"tags": ["z", "w"]}]
+        + [{"tags": ["w"]}, {"tags": ["y", "z"]}],
+    )
+    vocab = tag_vocabulary(posts, 6, 1)
+    sets = weighted_sets(post_tag_sets(posts, vocab))
+    weights = sorted(r["weight"] for r in sets.collect())
+    assert weights == [1, 1, 1, 1, 2]
+
+
+def test_weighted_rows_give_the_same_categories_as_one_row_per_post(spark, keep):
+    """Collapsing identical tag sets changes nothing: compare with every post made unique
+    by a private tag that is too rare to enter the vocabulary."""
+    posts = themed_posts()
+    unique = [{**p, "tags": p["tags"] + [f"only{i}"]} for i, p in enumerate(posts)]
+    kmeans = KMeansConfig(k=4, seed=5)
+    runs = []
+    for corpus in (posts, unique):
+        df = as_posts(spark, corpus)
+        fitted = fit(df, len(corpus), FeaturesConfig(), kmeans, keep)
+        runs.append({r["_pos"]: r["category"] for r in fitted.assigned.collect()})
+    collapsed, one_per_post = runs
+    assert len(one_per_post) == len(posts)
+    pairs = {(collapsed[i], one_per_post[i]) for i in collapsed}
+    assert len(pairs) == len(set(collapsed.values())) == 4  # the same partition
+
+
+def test_spectral_keeps_each_theme_whole_whatever_the_seed(spark, keep):
+    posts = [p for p in themed_posts() if p["label"] != "none"]
+    posts = [{**p, "tags": [t for t in p["tags"] if t not in GENERIC]} for p in posts]
+    df = as_posts(spark, posts).cache()
+    for seed in range(6):
+        fitted = fit(df, len(posts), FeaturesConfig(), KMeansConfig(k=4, seed=seed), keep)
+        by_theme: dict[str, set[int]] = {}
+        for r in fitted.assigned.collect():
+            by_theme.setdefault(posts[r["_pos"]]["label"], set()).add(r["category"])
+        assert all(len(c) == 1 for c in by_theme.values()), seed
+        assert len(set.union(*by_theme.values())) == 4, seed
+
+
+def test_generic_tags_are_detected_by_share_and_spread(spark, keep):
+    posts = themed_posts()
+    df = as_posts(spark, posts)
+    fitted = fit(df, len(posts), FeaturesConfig(), KMeansConfig(k=4, seed=0), keep)
+    values = (
+        df.join(fitted.assigned, "_pos", "left")
+        .select("_pos", "category", F.explode("tags").alias("tag"))
+        .withColumn("x", F.lit(1.0))
+    )
+    found = generic_tags(tag_spread(values), GenericConfig())
+    assert [g["tag"] for g in found] == ["instagood", "love"]
+    assert all(g["source"] == "detected" and g["spread"] > 0.9 for g in found)
+    listed = generic_tags(tag_spread(values), GenericConfig(detect=False, tags=("#Pasta",)))
+    assert [(g["tag"], g["source"]) for g in listed] == [("pasta", "listed")]
+
+
+def test_job_puts_generic_only_posts_in_mixed_and_keeps_generic_tags_out_of_names(tmp_path):
+    posts = themed_posts()
+    inp = write_jsonl(tmp_path / "posts.jsonl", posts)
+    out = tmp_path / "out"
+    args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "4", "--seed", "0"]
+    assert main([*args, "-q"]) == 0
+    cats = json.loads((out / "categories.json").read_text())
+    mixed = [c for c in cats if c["id"] == -1]
+    assert mixed and mixed[0]["name"] == "mixed" and mixed[0]["size"] == 6
+    for c in cats:
+        assert not set(c["leading_tags"]) & set(GENERIC)
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["counts"]["mixed"] == 6
+    assert [g["tag"] for g in meta["generic_tags"]] == ["instagood", "love"]
+    assert "6 posts carry no category-specific tag" in (out / "summary.md").read_text()
+
+
+def test_k_candidates_are_log_spaced_and_capped():
+    assert choose_k.k_candidates(2, 10, 1000, 9) == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert choose_k.k_candidates(2, 100, 6, 8) == [2, 3, 4, 5, 6]
+    assert choose_k.k_candidates(10, 400, 1000, 6) == [10, 21, 44, 91, 191, 400]
+
+
+def test_k_range_is_validated_before_spark():
+    assert load_config(None, ['kmeans.k_range="10:400"']).kmeans.k_range == "10:400"
+    for bad in ('"1:5"', '"9:3"', '"ten"', '"5"'):
+        with pytest.raises(ConfigError, match="kmeans.k_range"):
+            load_config(None, [f"kmeans.k_range={bad}"])
+
+
+def obvious_corpus(tmp_path):
+    """Four themes whose posts share most of their theme's tags, no generic tags."""
+    posts = [p for p in themed_posts(sizes=(3, 6)) if p["label"] != "none"]
+    posts = [{**p, "tags": [t for t in p["tags"] if t not in GENERIC]} for p in posts]
+    return write_jsonl(tmp_path / "posts.jsonl", posts)
+
+
+def test_choose_k_finds_the_obvious_k(tmp_path):
+    inp = obvious_corpus(tmp_path)
+    out = tmp_path / "k"
+    args = ["choose-k", "--input", str(inp), "--output", str(out), "--k-range", "2:8", "-q"]
+    assert main([*args, "--set", "kmeans.k_points=7"]) == 0
+    result = json.loads((out / "choose_k.json").read_text())
+    assert [p["k"] for p in result["curve"]] == [2, 3, 4, 5, 6, 7, 8]
+    assert result["chosen_k"] == 4
+    assert (out / "choose_k.csv").read_text().startswith("k,cost,silhouette\n2,")
+    assert (out / "choose_k.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_k_auto_clusters_with_the_chosen_k(tmp_path):
+    inp = obvious_corpus(tmp_path)
+    out = tmp_path / "out"
+    args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "auto", "-q"]
+    assert main([*args, "--set", 'kmeans.k_range="2:8"', "--set", "kmeans.k_points=7"]) == 0
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["choose_k"]["chosen_k"] == meta["config"]["kmeans"]["k"] == 4
+    assert (out / "choose_k.png").is_file()
+    assert "Chosen k = 4" in (out / "summary.md").read_text()
+
+
+def test_embedding_needs_two_vocabulary_tags(spark, keep):
+    from tagspark.errors import ParameterError
+
+    posts = as_posts(spark, [{"tags": ["a"]}, {"tags": ["a"]}, {"tags": ["b"]}])
+    with pytest.raises(ParameterError, match="at least 2"):
+        embed_posts(posts, 3, FeaturesConfig(), 8, 1, keep)
+
+
+def test_generic_tags_can_be_left_out_of_the_features(spark, tmp_path):
+    inp = write_jsonl(tmp_path / "posts.jsonl", themed_posts())
+    runs = {}
+    for exclude in ("false", "true"):
+        out = tmp_path / exclude
+        args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "4", "-q"]
+        args += ["--seed", "0", "--set", f"generic.exclude_from_features={exclude}"]
+        assert main(args) == 0
+        runs[exclude] = json.loads((out / "model" / "metadata.json").read_text())
+    # detected after the first fit, then fitted again without them: 20 theme tags remain
+    assert runs["false"]["features"]["vocabulary"] == 22
+    assert runs["true"]["features"]["vocabulary"] == 20
+    assert [g["tag"] for g in runs["true"]["generic_tags"]] == ["instagood", "love"]
+    assert runs["true"]["counts"]["mixed"] == 6
+    # without the generic tags' pull, each theme is one category
+    assigned = {
+        r["id"]: r["category_id"]
+        for r in spark.read.parquet(str(tmp_path / "true" / "assignments")).collect()
+    }
+    themes: dict[str, set[int]] = {}
+    for p in themed_posts():
+        themes.setdefault(p["label"], set()).add(assigned[p["id"]])
+    assert themes.pop("none") == {-1}
+    assert all(len(c) == 1 for c in themes.values()) and len(set.union(*themes.values())) == 4
