@@ -63,10 +63,11 @@ def main() -> None:
     corpora = []
     if SHARED.is_file():
         corpora.append(("stackexchange_5sites", SHARED, 5))
-    planted = work / "planted.jsonl"
-    generate = [sys.executable, str(ROOT / "bench" / "generate.py"), "--output", str(planted)]
-    subprocess.run([*generate, "--posts", str(args.planted_posts)], check=True)
-    corpora.append((f"planted {args.planted_posts:,}", planted, args.planted_k))
+    if args.planted_posts:  # 0: the stackexchange corpus only
+        planted = work / "planted.jsonl"
+        generate = [sys.executable, str(ROOT / "bench" / "generate.py"), "--output", str(planted)]
+        subprocess.run([*generate, "--posts", str(args.planted_posts)], check=True)
+        corpora.append((f"planted {args.planted_posts:,}", planted, args.planted_k))
     header = "| corpus | k | method | NMI | ARI | largest | stability ARI | time |"
     print(header + "\n|---|---:|---|---:|---:|---:|---:|---:|", flush=True)
     for name, corpus, k in corpora:
