@@ -13,9 +13,12 @@ raw TF-IDF vectors, which on short tag sets collapse into one junk cluster:
    ``a(p, t) = x(p, t) / sqrt(r(p) c(t))`` with ``r(p)`` = the row's sum and ``c(t)`` = the
    tag's column sum over all posts, so a popular tag or a long post does not dominate.
    ``svd`` keeps ``x`` as it is (a plain truncated SVD, "latent semantic analysis").
-4. The top ``dims`` singular vectors of that posts x tags matrix, computed by Spark's
-   ``IndexedRowMatrix.computeSVD`` (exact, ARPACK over the distributed rows; a weighted row
-   counts ``weight`` times). A row's embedding is its ``U * s`` row, L2-normalised.
+4. Spark aggregates the tags x tags matrix ``A^T A`` of that posts x tags matrix ``A`` (one
+   entry per pair of tags sharing a post; a weighted row counts ``weight`` times) and brings
+   it to the driver: vocabulary-sized, never the corpus. There ``power_iterations`` steps of
+   the power method from a seeded random start give ``dims`` directions (see
+   :func:`power_basis`), and each distinct tag set's row of ``A``, projected on them and
+   L2-normalised, is its embedding (computed on the executors with numpy).
 5. MLlib KMeans on the embeddings, each row weighted by its number of posts.
 
 ``tfidf`` is the article's method unchanged: HashingTF -> IDF -> Normalizer -> KMeans over

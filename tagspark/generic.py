@@ -73,7 +73,7 @@ def generic_tags(spread: DataFrame, cfg: GenericConfig) -> list[dict]:
         ).collect()
         for r in rows:
             found[r["tag"]] = _entry(r, "detected")
-    listed = [t.strip().lstrip("#").lower() for t in cfg.tags if t.strip().lstrip("#")]
+    listed = listed_tags(cfg)
     if listed:
         for r in spread.filter(F.col("tag").isin(listed)).collect():
             found[r["tag"]] = _entry(r, "listed")
@@ -82,6 +82,11 @@ def generic_tags(spread: DataFrame, cfg: GenericConfig) -> list[dict]:
                 tag, {"tag": tag, "posts": 0, "share": 0.0, "spread": 0.0, "source": "listed"}
             )
     return sorted(found.values(), key=lambda g: (-g["posts"], g["tag"]))
+
+
+def listed_tags(cfg: GenericConfig) -> list[str]:
+    """The user's ``generic.tags``, normalised as tags are (no ``#``, lower case)."""
+    return [t.strip().lstrip("#").lower() for t in cfg.tags if t.strip().lstrip("#")]
 
 
 def _entry(row, source: str) -> dict:

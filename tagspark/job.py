@@ -133,8 +133,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                     cfg, kmeans=dataclasses.replace(cfg.kmeans, k=chosen["chosen_k"])
                 )
 
-        generic_list: list[dict] = []
-        listed = _listed(cfg) if cfg.generic.exclude_from_features else []
+        listed = generic.listed_tags(cfg.generic) if cfg.generic.exclude_from_features else []
         with timer("fit"):
             fitted = fit(
                 posts.transform(without_tags, listed),
@@ -310,10 +309,6 @@ def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Pa
         choose_k.write_curve(result, output)
         write.write_json({**result, "timings_seconds": timer.seconds}, output / "choose_k.json")
         return result
-
-
-def _listed(cfg: Config) -> list[str]:
-    return [t.strip().lstrip("#").lower() for t in cfg.generic.tags if t.strip().lstrip("#")]
 
 
 def without_tags(posts: DataFrame, tags: list[str]) -> DataFrame:
