@@ -50,8 +50,7 @@ CATEGORY_COL = "category"
 EMBEDDING_METHODS = ("spectral", "svd")
 MIN_AUTO_DIMS = 8
 MAX_AUTO_DIMS = 32
-MIN_POINT_PARTITIONS = 8
-SETS_PER_PARTITION = 100_000
+SETS_PER_PARTITION = 50_000
 
 
 @dataclass
@@ -309,7 +308,7 @@ def embed_posts(
     basis = power_basis(gram, dims, features.power_iterations, seed)
     # k-means|| samples each partition with its own seed, so the same points must sit in the
     # same partitions in the same order on every run, whatever the cluster's shuffle settings
-    partitions = max(MIN_POINT_PARTITIONS, -(-n_sets // SETS_PER_PARTITION))
+    partitions = -(-n_sets // SETS_PER_PARTITION)
     points = cache(
         embed(sets, basis * column_scale[:, None])
         .join(sets.select("set_id", "weight"), "set_id")
