@@ -225,6 +225,7 @@ def test_generic_tags_can_be_left_out_of_the_features(spark, tmp_path):
         out = tmp_path / exclude
         args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "4", "-q"]
         args += ["--seed", "0", "--set", f"generic.exclude_from_features={exclude}"]
+        args += ["--set", "features.dims=4"]  # k dims on this 20-tag corpus, as above
         assert main(args) == 0
         runs[exclude] = json.loads((out / "model" / "metadata.json").read_text())
     # detected after the first fit, then fitted again without them: 20 theme tags remain
