@@ -21,13 +21,14 @@ test: setup  ## lint, then the whole test suite
 	$(BIN)/pytest
 
 # What spark-submit needs: dist/tagspark.zip (--py-files, our pure-Python code) and
-# dist/env.tar.gz (--archives ...#environment, a relocatable venv with numpy and scipy for
+# dist/env.tar.gz (--archives ...#environment, a relocatable venv with numpy, scipy, pyarrow
+# and pandas for
 # executors or drivers that lack them; pyspark itself comes from the cluster's Spark).
 dist: setup
 	rm -rf dist build/env
 	$(BIN)/python scripts/build_zip.py dist/tagspark.zip
 	$(PYTHON) -m venv build/env
-	build/env/bin/pip install --quiet "numpy>=1.24" "scipy>=1.10"
+	build/env/bin/pip install --quiet "numpy>=1.24" "scipy>=1.10" "pyarrow>=18" "pandas>=2.2,<3"
 	$(BIN)/venv-pack --quiet -p build/env -o dist/env.tar.gz
 
 lint: setup

@@ -94,6 +94,30 @@ def run_sklearn(path: str, k: int, max_iter: int, seed: int, report: str) -> Non
     )
 
 
+def run_sklearn_measured(args: argparse.Namespace, tmp: str) -> dict:
+    """scikit-learn in its own process: wall time, peak memory, scores and stage times."""
+    report = f"{tmp}/sklearn.json"
+    result = measure(
+        [
+            sys.executable,
+            __file__,
+            "--sklearn-only",
+            "--input",
+            args.input,
+            "--k",
+            str(args.k),
+            "--max-iter",
+            str(args.max_iter),
+            "--seed",
+            str(args.seed),
+            "--report",
+            report,
+        ]
+    )
+    result.update(json.loads(Path(report).read_text()))
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", required=True)
@@ -105,6 +129,12 @@ def main() -> None:
         action="store_true",
         help="skip the plain config (HashingTF 2^18 on raw TF-IDF: hours at 1M posts)",
     )
+    parser.add_argument(
+        "--no-sklearn",
+        action="store_true",
+        help="skip scikit-learn (e.g. at 10M posts, beyond this machine's memory for it); "
+        "no ratios are printed",
+    )
     parser.add_argument("--sklearn-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -113,29 +143,12 @@ def main() -> None:
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="tagspark-bench-") as tmp:
-        report = f"{tmp}/sklearn.json"
-        sk = measure(
-            [
-                sys.executable,
-                __file__,
-                "--sklearn-only",
-                "--input",
-                args.input,
-                "--k",
-                str(args.k),
-                "--max-iter",
-                str(args.max_iter),
-                "--seed",
-                str(args.seed),
-                "--report",
-                report,
-            ]
-        )
-        sk.update(json.loads(Path(report).read_text()))
-        rows.append(("scikit-learn", sk))
+        if not args.no_sklearn:
+            rows.append(("scikit-learn", run_sklearn_measured(args, tmp)))
         pipelines = [("tagspark default", [])] + (
             [] if args.no_plain else [("tagspark plain", PLAIN)]
         )
+
         for name, extra in pipelines:
             out = f"{tmp}/{name.split()[1]}"
             cmd = [
@@ -164,7 +177,7 @@ def main() -> None:
                 "timings_seconds"
             ]
             rows.append((name, result))
-    base = rows[0][1]["seconds"]
+    base = rows[0][1]["seconds"] if rows[0][0] == "scikit-learn" else float("nan")
     print(f"corpus {args.input}, k={args.k}, max_iter={args.max_iter}")
     print(
         f"{'pipeline':<18} {'wall s':>8} {'x sklearn':>9} {'peak MB':>8} {'NMI':>6} {'ARI':>6}"

@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 
 from tagspark.config import Config, parse_k_range
 from tagspark.errors import ParameterError
-from tagspark.features import CATEGORY_COL, auto_dims, embed_posts, kmeans_estimator
+from tagspark.features import CATEGORY_COL, auto_dims, embed, kmeans_estimator, tag_sets
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +67,18 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     sample = cache(sample_posts(posts, n_posts, cfg.kmeans.sample_posts, cfg.kmeans.seed))
     n_sample = sample.count()
     dims = cfg.features.dims or auto_dims(hi)
-    embedding = embed_posts(sample, n_sample, cfg.features, dims, cfg.kmeans.seed, cache)
+    sets = tag_sets(sample, n_sample, cfg.features.min_doc_freq, cache)
+    keep = np.ones(len(sets.vocabulary), dtype=bool)
+    embedded, info = embed(sets, cfg.features, dims, cfg.kmeans.seed, keep)
+    points = cache(embedded.filter("placed"))
     evaluator = ClusteringEvaluator(
         predictionCol=CATEGORY_COL, distanceMeasure="squaredEuclidean", weightCol="weight"
     )
     curve = []
-    for k in k_candidates(lo, hi, embedding.info["distinct_tag_sets"], cfg.kmeans.k_points):
+    for k in k_candidates(lo, hi, sets.count, cfg.kmeans.k_points):
         estimator = kmeans_estimator(dataclasses.replace(cfg.kmeans, k=k)).setWeightCol("weight")
-        model = estimator.fit(embedding.points)
-        silhouette = evaluator.evaluate(model.transform(embedding.points))
+        model = estimator.fit(points)
+        silhouette = evaluator.evaluate(model.transform(points))
         curve.append(
             {
                 "k": k,
@@ -88,7 +91,7 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     return {
         "k_range": cfg.kmeans.k_range,
         "sample_posts": n_sample,
-        "dims": embedding.info["dims"],
+        "dims": info["dims"],
         "curve": curve,
         "chosen_k": best["k"],
     }

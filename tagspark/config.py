@@ -54,6 +54,7 @@ class KMeansConfig:
     seed: int = 42
     init_mode: str = "k-means||"
     init_steps: int = 2
+    fit_sets: int = 100_000
     distance_measure: str = "euclidean"
     auto_k: bool = False
     k_range: str = "2:60"
@@ -304,6 +305,11 @@ def _check_values(cfg: Config) -> None:
         (_k_range_ok(cfg.kmeans.k_range), "kmeans.k_range", "'LO:HI' with 2 <= LO <= HI"),
         (cfg.kmeans.k_points >= 2, "kmeans.k_points", "at least 2"),
         (cfg.kmeans.sample_posts >= 100, "kmeans.sample_posts", "at least 100"),
+        (
+            cfg.kmeans.fit_sets == 0 or cfg.kmeans.fit_sets >= 1000,
+            "kmeans.fit_sets",
+            "0 (all) or at least 1000",
+        ),
         (cfg.kmeans.max_iter >= 1, "kmeans.max_iter", "at least 1"),
         (cfg.kmeans.tol >= 0, "kmeans.tol", "0 or more"),
         (

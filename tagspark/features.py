@@ -4,22 +4,28 @@
 raw TF-IDF vectors, which on short tag sets collapse into one junk cluster:
 
 1. Vocabulary: tags in at least ``min_doc_freq`` posts (and with idf above 0), indexed
-   0..n-1. Rarer tags carry no shared signal, so the feature space is sized by the data.
-2. Tag sets: each post becomes the sorted set of its vocabulary tags; identical sets are
-   collapsed into one row with ``weight`` = how many posts carry it (one-tag posts are the
-   most common kind). IDF comes from the posts, not from the collapsed rows.
+   0..n-1 from the most frequent. Rarer tags carry no shared signal, so the feature space is
+   sized by the data. The vocabulary (one entry a kept tag, never one a post) is brought to
+   the driver and broadcast: the tags x tags matrix below is sized by it anyway.
+2. Tag sets: each post becomes the sorted set of its vocabulary indices (looked up on the
+   executors with Arrow, no shuffle); identical sets are collapsed into one row with
+   ``weight`` = how many posts carry it (one-tag posts are the most common kind). IDF
+   comes from the posts, not from the collapsed rows.
 3. ``x(p, t) = idf(t) / ||idf(p)||``, the post's L2-normalised TF-IDF value, as in the
    article. ``spectral`` scales it as in spectral co-clustering (Dhillon 2001):
    ``a(p, t) = x(p, t) / sqrt(r(p) c(t))`` with ``r(p)`` = the row's sum and ``c(t)`` = the
    tag's column sum over all posts, so a popular tag or a long post does not dominate.
    ``svd`` keeps ``x`` as it is (a plain truncated SVD, "latent semantic analysis").
-4. Spark aggregates the tags x tags matrix ``A^T A`` of that posts x tags matrix ``A`` (one
-   entry per pair of tags sharing a post; a weighted row counts ``weight`` times) and brings
-   it to the driver: vocabulary-sized, never the corpus. There ``power_iterations`` steps of
-   the power method from a seeded random start give ``dims`` directions (see
+4. Each partition of tag sets adds up its share of the tags x tags matrix ``A^T A`` with
+   scipy (a weighted row counts ``weight`` times); Spark sums the partitions' sparse
+   matrices in a tree and brings the total to the driver. There ``power_iterations`` steps
+   of the power method from a seeded random start give ``dims`` directions (see
    :func:`power_basis`), and each distinct tag set's row of ``A``, projected on them and
-   L2-normalised, is its embedding (computed on the executors with numpy).
-5. MLlib KMeans on the embeddings, each row weighted by its number of posts.
+   L2-normalised, is its embedding (computed on the executors, one numpy product per Arrow
+   batch).
+5. MLlib KMeans on the embeddings, each row weighted by its number of posts, fitted on a
+   seeded random sample of at most ``kmeans.fit_sets`` distinct tag sets (all of them when
+   there are fewer); every set is then given its nearest centre.
 
 ``tfidf`` is the article's method unchanged: HashingTF -> IDF -> Normalizer -> KMeans over
 every post.
@@ -30,54 +36,112 @@ Posts with no vocabulary tag (every tag rarer than ``min_doc_freq``) have no fea
 
 from __future__ import annotations
 
+import logging
+import pickle
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans, KMeansModel
 from pyspark.ml.feature import IDF, HashingTF, Normalizer
 from pyspark.ml.functions import array_to_vector
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DoubleType, LongType, StructField, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    DoubleType,
+    StructField,
+    StructType,
+)
 from scipy import sparse
 
 from tagspark.config import FeaturesConfig, KMeansConfig
 from tagspark.errors import ParameterError
 
+log = logging.getLogger(__name__)
+
 CATEGORY_COL = "category"
+GROUP_COL = "group_id"
+# the category of posts with nothing to place them by (no tag left for the features); the
+# job also puts posts with only generic tags there and names it "mixed"
+MIXED_ID = -1
 EMBEDDING_METHODS = ("spectral", "svd")
 MIN_AUTO_DIMS = 8
-MAX_AUTO_DIMS = 32
-SETS_PER_PARTITION = 50_000
+MAX_AUTO_DIMS = 24
+POSTS_PER_PARTITION = 100_000
 
 
 @dataclass
 class Fit:
     """A fitted clustering.
 
-    ``assigned`` has ``_pos, category`` for every post that has features; ``model`` is the
+    ``groups`` has ``group_id, category, idx, weight``: one row per distinct tag set (and,
+    for ``tfidf``, per category its posts went to), ``weight`` posts each, ``category``
+    :data:`MIXED_ID` for sets with no feature left. ``posts`` is the tag sets' post table
+    with ``group_id`` (null for posts without a vocabulary tag). ``model`` is the
     KMeansModel (``spectral``/``svd``) or the PipelineModel (``tfidf``) to save.
     """
 
-    assigned: DataFrame
+    groups: DataFrame
+    posts: DataFrame
     model: KMeansModel | PipelineModel
     cost: float
     iterations: int
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def auto_dims(k: int) -> int:
-    """Embedding dimensions when ``features.dims = 0``: ``k`` within ``[8, 32]``.
+@dataclass(frozen=True)
+class Vocabulary:
+    """The kept tags, most frequent first: ``tags[i]`` has document frequency ``df[i]`` and
+    ``idf[i] = log((N + 1) / (df + 1))``."""
 
-    Spectral clustering's choice is k leading directions for k clusters. Below 8, a tiny
-    group of tags that co-occur only with each other can take a direction of its own
-    (stackexchange_5sites, k=5, 5 dimensions: a 27-post category #untagged #inebriation
-    #liver, and coffee merged into cooking); far above k, within-topic detail gets
-    directions that k-means then splits on. Measured: stackexchange_5sites NMI 0.89 with 8
-    dimensions (power method, three seeds); the 300-theme planted corpus (k=200) 0.96 with
-    16 or 32, so 32 is enough for large k and keeps k-means cheap.
+    tags: tuple[str, ...]
+    df: np.ndarray
+    idf: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+    def indices(self, tags: Iterable[str]) -> list[int]:
+        """The indices of those ``tags`` that are in the vocabulary."""
+        position = {t: i for i, t in enumerate(self.tags)}
+        return sorted(position[t] for t in set(tags) if t in position)
+
+    def to_frame(self, spark: SparkSession) -> DataFrame:
+        """``idx, tag``: a small table to join tag names back onto indices."""
+        return spark.createDataFrame(list(enumerate(self.tags)), "idx int, tag string")
+
+
+@dataclass
+class TagSets:
+    """What every method shares: the vocabulary, ``posts`` (the input's columns with
+    ``tags`` replaced by ``idx`` and ``set_id``) and ``sets`` (``set_id, idx, weight``,
+    one row per distinct set), both cached, and the number of distinct sets."""
+
+    vocabulary: Vocabulary
+    posts: DataFrame
+    sets: DataFrame
+    count: int
+
+
+def auto_dims(k: int) -> int:
+    """Embedding dimensions when ``features.dims = 0``: ``k`` within ``[8, 24]``.
+
+    Spectral clustering's choice is k leading directions for k clusters. Below 8, tiny
+    groups of tags that co-occur only with each other take directions of their own
+    (stackexchange_5sites, k=5, 5 dimensions: coffee merged into cooking and a 27-post
+    category #untagged #inebriation #liver); far above k, within-topic detail gets
+    directions that k-means then splits on. Measured: stackexchange_5sites NMI 0.89-0.90
+    with 8 dimensions (power method, three seeds); the 300-theme planted corpus (k=200)
+    0.96 with 16 or 32 and 0.961 with 24 (1M posts), so 24 is enough for large k; it keeps
+    k-means cheap (MLlib computes its k x k centre statistics on the driver while
+    k^2 x dims stays under 10^6: k=200 x 24 dimensions does, x 32 does not).
     """
     return max(MIN_AUTO_DIMS, min(MAX_AUTO_DIMS, k))
 
@@ -111,50 +175,96 @@ def build_tfidf_pipeline(
     return Pipeline(stages=[tf, idf, norm, kmeans_estimator(kmeans)])
 
 
-def tag_vocabulary(posts: DataFrame, n_posts: int, min_doc_freq: int) -> DataFrame:
-    """``tag, df, idf, index``: the tags in at least ``min_doc_freq`` posts whose idf is above
-    0, indexed 0..n-1 from the most frequent (ties by tag)."""
+def tag_vocabulary(posts: DataFrame, n_posts: int, min_doc_freq: int) -> Vocabulary:
+    """The tags of ``posts`` in at least ``min_doc_freq`` of them whose idf is above 0,
+    ordered by document frequency (ties by tag).
+
+    Examples
+    --------
+    Posts ``{a, b}, {a, c}, {a, b}`` with ``min_doc_freq=2``: ``a`` is in every post (idf
+    ``log(4/4) = 0``, no signal) and ``c`` is too rare, so the vocabulary is ``("b",)``.
+    """
     n = F.lit(float(n_posts))
-    counted = (
+    table = (
         posts.select(F.explode("tags").alias("tag"))
         .groupBy("tag")
         .agg(F.count(F.lit(1)).alias("df"))
         .filter(F.col("df") >= max(min_doc_freq, 1))
         .withColumn("idf", F.log((n + 1) / (F.col("df") + 1)))
         .filter(F.col("idf") > 0)
+        .orderBy(F.desc("df"), "tag")
+        .toArrow()
     )
-    ranked = counted.orderBy(F.desc("df"), "tag").rdd.zipWithIndex()
-    return ranked.map(lambda r: (*r[0], r[1])).toDF(["tag", "df", "idf", "index"])
-
-
-def post_tag_sets(posts: DataFrame, vocabulary: DataFrame) -> DataFrame:
-    """``_pos, set_id, idx, x`` for every post with at least one vocabulary tag: its tag
-    indices (sorted), their normalised TF-IDF values, and a hash of the indices naming the
-    set."""
-    terms = (
-        posts.select("_pos", F.explode("tags").alias("tag"))
-        .join(vocabulary.select("tag", "index", "idf"), "tag")
-        .groupBy("_pos")
-        .agg(F.array_sort(F.collect_list(F.struct("index", "idf"))).alias("terms"))
+    return Vocabulary(
+        tuple(table.column("tag").to_pylist()),
+        table.column("df").to_numpy(),
+        table.column("idf").to_numpy(),
     )
-    norm = F.sqrt(F.aggregate("terms", F.lit(0.0), lambda acc, t: acc + t["idf"] * t["idf"]))
-    return terms.select(
-        "_pos",
-        F.transform("terms", lambda t: t["index"]).alias("idx"),
-        F.transform("terms", lambda t: t["idf"] / norm).alias("x"),
-    ).withColumn("set_id", F.xxhash64("idx"))
 
 
-def weighted_sets(post_sets: DataFrame) -> DataFrame:
-    """``set_id, idx, x, weight``: one row per distinct tag set, ``weight`` posts each."""
-    return post_sets.groupBy("set_id", "idx", "x").agg(F.count(F.lit(1)).alias("weight"))
+def with_tag_sets(posts: DataFrame, vocabulary: Vocabulary) -> DataFrame:
+    """``posts`` with ``tags`` replaced by ``idx``, the sorted vocabulary indices of its
+    tags packed by :func:`pack_sets` (empty when it has none), and ``set_id``, a 64-bit
+    hash of ``idx`` naming the set (null when empty). A narrow map: each Arrow batch is
+    looked up at once on the executor.
+    """
+    shared = posts.sparkSession.sparkContext.broadcast(list(vocabulary.tags))
+    n_tags = len(vocabulary)
+    kept = [f for f in posts.schema.fields if f.name != "tags"]
+    schema = StructType([*kept, StructField("idx", BinaryType())])
+    names = [f.name for f in kept]
+
+    def look_up(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        known = pa.array(shared.value, pa.string())
+        for batch in batches:
+            tags = batch.column("tags")
+            found = pc.fill_null(pc.index_in(pc.list_flatten(tags), value_set=known), -1)
+            rows = pc.list_parent_indices(tags).to_numpy()
+            found = found.to_numpy()
+            # one sort of row * n_tags + index orders each row's indices; np.unique also
+            # drops a tag repeated within a post
+            keys = np.unique(rows[found >= 0] * n_tags + found[found >= 0])
+            rows, found = keys // n_tags, keys % n_tags
+            idx = pack_sets(found, rows, batch.num_rows)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(n) for n in names] + [idx], [*names, "idx"]
+            )
+
+    return posts.mapInArrow(look_up, schema).withColumn(
+        "set_id", F.when(F.length("idx") > 0, F.xxhash64("idx"))
+    )
 
 
-def check_set_ids(sets: DataFrame) -> int:
+def weighted_sets(post_sets: DataFrame, partitions: int) -> DataFrame:
+    """``set_id, idx, weight``: one row per distinct tag set, ``weight`` posts each.
+
+    The rows sit in ``partitions`` partitions by ``set_id``, sorted, whatever the cluster's
+    shuffle settings: k-means|| samples each partition with its own seed, so the same points
+    must sit in the same partitions in the same order on every run. ``_other`` is a second
+    set seen under the same id (see :func:`count_sets`).
+    """
+    return (
+        post_sets.filter(F.col("set_id").isNotNull())
+        .select("set_id", "idx")
+        .repartition(partitions, "set_id")
+        .groupBy("set_id")
+        .agg(
+            F.min("idx").alias("idx"),
+            F.max("idx").alias("_other"),
+            F.count(F.lit(1)).alias("weight"),
+        )
+        .sortWithinPartitions("set_id")
+    )
+
+
+def count_sets(sets: DataFrame) -> int:
     """The number of distinct tag sets; refuses the (about 1 in 10^12 per million sets)
     case of two sets sharing a 64-bit hash, which would merge their rows."""
-    row = sets.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct("set_id").alias("ids")).first()
-    if row["rows"] != row["ids"]:
+    row = sets.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count(F.when(F.col("idx") != F.col("_other"), 1)).alias("clashes"),
+    ).first()
+    if row["clashes"]:
         raise ParameterError(
             "two different tag sets share a 64-bit hash; rerun with a different "
             "features.min_doc_freq"
@@ -162,67 +272,136 @@ def check_set_ids(sets: DataFrame) -> int:
     return int(row["rows"])
 
 
-def cooccurrence(sets: DataFrame, method: str) -> DataFrame:
-    """``i, j, h`` for every pair of vocabulary tags that share a post (``i <= j``), with
-    ``h = sum over posts of x(p, i) x(p, j) / r(p)`` (``spectral``, ``r`` = the row's sum of
-    ``x``) or of ``x(p, i) x(p, j)`` (``svd``), and ``c`` on the diagonal rows (``i = j``):
-    the column sum of ``x``. A tag set of ``t`` tags makes ``t (t + 1) / 2`` pairs."""
-    if method == "spectral":
-        row_weight = F.col("weight") / F.aggregate("x", F.lit(0.0), lambda acc, v: acc + v)
-    else:
-        row_weight = F.col("weight").cast("double")
-    terms = F.arrays_zip(F.col("idx").alias("i"), F.col("x").alias("x"))
-    pairs = sets.select(row_weight.alias("w"), "weight", terms.alias("t")).select(
-        "w",
-        "weight",
-        F.explode(
-            F.flatten(
-                F.transform(
-                    "t",
-                    lambda a: F.transform(
-                        F.filter("t", lambda b: b["i"] >= a["i"]),
-                        lambda b: F.struct(
-                            a["i"].alias("i"),
-                            b["i"].alias("j"),
-                            (a["x"] * b["x"]).alias("xx"),
-                            F.when(a["i"] == b["i"], a["x"]).otherwise(0.0).alias("x"),
-                        ),
-                    ),
-                )
-            )
-        ).alias("p"),
-    )
-    return pairs.groupBy(F.col("p.i").alias("i"), F.col("p.j").alias("j")).agg(
-        F.sum(F.col("p.xx") * F.col("w")).alias("h"),
-        F.sum(F.col("p.x") * F.col("weight")).alias("c"),
+def tag_sets(posts: DataFrame, n_posts: int, min_doc_freq: int, cache) -> TagSets:
+    """Steps 1-3 of the module docstring for ``posts`` (``_pos, tags`` and any other
+    columns, which are kept). ``cache`` is the caller's ``DataFrame -> DataFrame`` that
+    caches and later unpersists.
+
+    Raises
+    ------
+    ParameterError
+        Fewer than 2 vocabulary tags.
+    """
+    vocabulary = tag_vocabulary(posts, n_posts, min_doc_freq)
+    if len(vocabulary) < 2:
+        raise ParameterError(
+            f"only {len(vocabulary)} tag(s) occur in at least features.min_doc_freq="
+            f"{min_doc_freq} posts; at least 2 are needed to form categories"
+        )
+    log.info("vocabulary: %d tags in at least %d posts", len(vocabulary), min_doc_freq)
+    post_sets = cache(with_tag_sets(posts, vocabulary))
+    partitions = max(1, -(-n_posts // POSTS_PER_PARTITION))
+    sets = cache(weighted_sets(post_sets, partitions))
+    count = count_sets(sets)
+    log.info("tag sets: %d distinct, in %d partitions", count, partitions)
+    return TagSets(vocabulary, post_sets, sets.drop("_other"), count)
+
+
+def pack_sets(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.BinaryArray:
+    """Each row's tag indices (``values``, grouped by their sorted ``rows``) as one binary
+    value of little-endian int32s. Spark hashes, groups, shuffles and caches one flat blob
+    a set far faster than an ``array<int>``; only numpy code looks inside."""
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n_rows) * 4, out=offsets[1:])
+    data = np.ascontiguousarray(values, dtype="<i4").tobytes()
+    return pa.BinaryArray.from_buffers(
+        pa.binary(), n_rows, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)]
     )
 
 
-def tag_gram(pairs: DataFrame, n_tags: int, method: str) -> sparse.csr_matrix:
-    """The tags x tags matrix ``A^T A`` of the matrix ``A`` to decompose, from
-    :func:`cooccurrence` (brought to the driver: one entry per co-occurring tag pair).
+def unpack_sets(packed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`pack_sets`: every tag index, and its row."""
+    width = np.int64 if pa.types.is_large_binary(packed.type) else np.int32
+    _, offset_buffer, data_buffer = packed.buffers()
+    offsets = np.frombuffer(offset_buffer, dtype=width)[
+        packed.offset : packed.offset + len(packed) + 1
+    ]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    rows = np.repeat(np.arange(len(packed)), np.diff(offsets) // 4)
+    return data.view("<i4").astype(np.int64), rows
+
+
+def set_tags(packed: bytes) -> list[int]:
+    """One packed set's tag indices (for a row brought to the driver)."""
+    return np.frombuffer(packed, dtype="<i4").tolist()
+
+
+def _lists(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.ListArray:
+    """The list column of ``n_rows`` rows holding ``values``; ``rows`` (sorted) says whose."""
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def tag_values(
+    packed: pa.Array, idf: np.ndarray, keep: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For a packed ``idx`` column: every index, its row, and its ``x = idf / ||idf||`` over
+    the row's tags (only the tags in ``keep``, when given; 0 for the others, and for every
+    tag of a row with none kept). Identical sets have identical ``x``, so no table stores it.
+    """
+    idx, rows = unpack_sets(packed)
+    values = idf[idx] if keep is None else idf[idx] * keep[idx]
+    norms = np.sqrt(np.bincount(rows, values * values, minlength=len(packed)))[rows]
+    return idx, rows, np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
+
+
+def _feature_rows(batch: pa.RecordBatch, idf: np.ndarray, keep: np.ndarray) -> sparse.csr_matrix:
+    """The batch's rows of ``x`` over the kept tags as a sparse ``rows x tags`` matrix."""
+    idx, rows, x = tag_values(batch.column("idx"), idf, keep)
+    return sparse.csr_matrix((x, (rows, idx)), shape=(batch.num_rows, len(idf)))
+
+
+def tag_gram(
+    sets: DataFrame, idf: np.ndarray, method: str, keep: np.ndarray
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """The tags x tags matrix ``A^T A`` of the matrix ``A`` to decompose, and the column
+    scale to project rows with.
 
     ``spectral``: ``A = D_r^-1/2 X D_c^-1/2`` (spectral co-clustering, Dhillon 2001), so
-    ``A^T A = D_c^-1/2 H D_c^-1/2``; ``svd``: ``A = X`` and ``A^T A = H``.
+    ``A^T A = D_c^-1/2 H D_c^-1/2`` with ``H = sum over posts of x x^T / r(p)``; ``svd``:
+    ``A = X`` and ``A^T A = H = sum of x x^T``. Each partition adds up its own ``H`` and
+    column sums ``c`` with scipy; Spark adds the partitions' results in a tree.
     """
-    # one numpy block per partition: far cheaper to bring over than a Row per pair
-    blocks = (
-        pairs.select("i", "j", "h", "c")
-        .rdd.mapPartitions(lambda rows: [np.array(list(rows), dtype=float).reshape(-1, 4)])
-        .collect()
-    )
-    table = np.concatenate(blocks) if blocks else np.zeros((0, 4))
-    i, j, h = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2]
-    if method == "spectral":
+    shared = sets.sparkSession.sparkContext.broadcast((idf, keep))
+    n_tags = len(idf)
+
+    def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        scaled_rows = []
         c = np.zeros(n_tags)
-        diagonal = i == j
-        c[i[diagonal]] = table[diagonal, 3]
-        scale = inverse_sqrt(c)
-        h = h * scale[i] * scale[j]
-    else:
-        scale = np.ones(n_tags)
-    upper = sparse.coo_matrix((h, (i, j)), shape=(n_tags, n_tags)).tocsr()
+        for batch in batches:
+            x = _feature_rows(batch, *shared.value)
+            weight = batch.column("weight").to_numpy().astype(float)
+            row_sum = np.asarray(x.sum(axis=1)).ravel()
+            if method == "spectral":
+                w = np.divide(weight, row_sum, out=np.zeros_like(weight), where=row_sum > 0)
+            else:
+                w = weight
+            scaled_rows.append(sparse.diags(np.sqrt(w)) @ x)
+            c += x.T @ weight
+        scaled = sparse.vstack(scaled_rows, format="csr") if scaled_rows else None
+        h = (
+            sparse.triu(scaled.T @ scaled)
+            if scaled is not None
+            else sparse.csr_matrix((n_tags, n_tags))
+        )
+        yield pa.RecordBatch.from_arrays([pa.array([pickle.dumps((h, c))], pa.binary())], ["part"])
+
+    parts = sets.select("idx", "weight").mapInArrow(
+        partial, StructType([StructField("part", BinaryType())])
+    )
+    upper, c = parts.rdd.map(lambda row: pickle.loads(row[0])).treeReduce(_add_parts, depth=2)
+    scale = inverse_sqrt(c) if method == "spectral" else np.ones(n_tags)
+    if method == "spectral":
+        upper = sparse.diags(scale) @ upper @ sparse.diags(scale)
+    upper = sparse.csr_matrix(upper)
     return upper + sparse.triu(upper, k=1).T.tocsr(), scale
+
+
+def _add_parts(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], a[1] + b[1]
 
 
 def power_basis(gram: sparse.csr_matrix, dims: int, iterations: int, seed: int) -> np.ndarray:
@@ -242,30 +421,43 @@ def power_basis(gram: sparse.csr_matrix, dims: int, iterations: int, seed: int) 
     return basis
 
 
-def embed(sets: DataFrame, projection: np.ndarray) -> DataFrame:
-    """``set_id, features``: each tag set's ``sum over its tags of x(t) * projection[t]``,
-    L2-normalised (``projection = D_c^-1/2 V``, so this is the row of ``U s`` up to a scale
-    the normalisation removes)."""
-    spark = sets.sparkSession
-    shared = spark.sparkContext.broadcast(projection.astype(np.float64))
+def with_embedding(
+    sets: DataFrame, projection: np.ndarray, idf: np.ndarray, keep: np.ndarray
+) -> DataFrame:
+    """``sets`` with ``features``, each set's ``sum over its kept tags of x(t) *
+    projection[t]``, L2-normalised (``projection = D_c^-1/2 V``, so this is the row of
+    ``U s`` up to a scale the normalisation removes), and ``placed``: false for a set with
+    no kept tag, whose ``features`` are a placeholder unit vector and whose k-means
+    category means nothing. A narrow map, one numpy product per batch."""
+    shared = sets.sparkSession.sparkContext.broadcast((projection.astype(np.float64), idf, keep))
+    dims = projection.shape[1]
     schema = StructType(
         [
-            StructField("set_id", LongType(), False),
-            StructField("features", ArrayType(DoubleType(), False), False),
+            *sets.schema.fields,
+            StructField("_features", ArrayType(DoubleType())),
+            StructField("placed", BooleanType()),
         ]
     )
 
-    def project(parts):
-        p = shared.value
-        for set_id, idx, x in parts:
-            v = np.asarray(x) @ p[np.asarray(idx)]
-            norm = np.linalg.norm(v)
-            yield set_id, (v / norm if norm > 0 else v).tolist()
+    def project(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        p, idf, mask = shared.value
+        for batch in batches:
+            v = _feature_rows(batch, idf, mask) @ p
+            norms = np.linalg.norm(v, axis=1)
+            placed = norms > 0
+            v[placed] /= norms[placed, None]
+            v[~placed, 0] = 1.0  # any unit vector: cosine k-means refuses zero vectors
+            rows = np.repeat(np.arange(batch.num_rows), dims)
+            yield pa.RecordBatch.from_arrays(
+                [*batch.columns, _lists(v.ravel(), rows, batch.num_rows), pa.array(placed)],
+                [*batch.schema.names, "_features", "placed"],
+            )
 
-    vectors = spark.createDataFrame(
-        sets.select("set_id", "idx", "x").rdd.mapPartitions(project), schema
+    return (
+        sets.mapInArrow(project, schema)
+        .withColumn("features", array_to_vector("_features"))
+        .drop("_features")
     )
-    return vectors.select("set_id", array_to_vector("features").alias("features"))
 
 
 def inverse_sqrt(values: np.ndarray) -> np.ndarray:
@@ -275,91 +467,139 @@ def inverse_sqrt(values: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass
-class Embedding:
-    """``points``: ``set_id, features, weight``, one row per distinct tag set; ``post_sets``:
-    ``_pos, set_id`` for every post with at least one vocabulary tag."""
+def embed(
+    sets: TagSets, features: FeaturesConfig, dims: int, seed: int, keep: np.ndarray
+) -> tuple[DataFrame, dict[str, Any]]:
+    """Step 4 of the module docstring: the distinct tag sets with ``features`` and
+    ``placed`` (see :func:`with_embedding`), ``dims``-dimensional (fewer when fewer tags
+    are kept), and what was done (``info``).
 
-    points: DataFrame
-    post_sets: DataFrame
-    info: dict[str, Any]
-
-
-def embed_posts(
-    posts: DataFrame, n_posts: int, features: FeaturesConfig, dims: int, seed: int, cache
-) -> Embedding:
-    """Steps 1-4 of the module docstring for ``posts`` (``_pos, tags``): ``dims``-dimensional
-    embeddings of the distinct tag sets (fewer when the vocabulary is smaller).
-
-    ``cache`` is the caller's ``DataFrame -> DataFrame`` that caches and later unpersists.
+    ``keep`` marks the vocabulary tags the features use (the others, e.g. generic tags,
+    are left out of the matrix and of every row).
     """
-    vocabulary = cache(tag_vocabulary(posts, n_posts, features.min_doc_freq))
-    n_tags = vocabulary.count()
-    if n_tags < 2:
+    n_kept = int(keep.sum())
+    if n_kept < 2:
         raise ParameterError(
-            f"only {n_tags} tag(s) occur in at least features.min_doc_freq="
-            f"{features.min_doc_freq} posts; at least 2 are needed to form categories"
+            f"only {n_kept} tag(s) are left for the features; at least 2 are needed to form "
+            "categories"
         )
-    post_sets = cache(post_tag_sets(posts, vocabulary))
-    sets = cache(weighted_sets(post_sets))
-    n_sets = check_set_ids(sets)
-    dims = min(dims, n_tags)
-    gram, column_scale = tag_gram(cooccurrence(sets, features.method), n_tags, features.method)
+    dims = min(dims, n_kept)
+    idf = sets.vocabulary.idf
+    gram, column_scale = tag_gram(sets.sets, idf, features.method, keep)
+    log.info("tag matrix: %d x %d, %d entries", gram.shape[0], gram.shape[1], gram.nnz)
     basis = power_basis(gram, dims, features.power_iterations, seed)
-    # k-means|| samples each partition with its own seed, so the same points must sit in the
-    # same partitions in the same order on every run, whatever the cluster's shuffle settings
-    partitions = -(-n_sets // SETS_PER_PARTITION)
-    points = cache(
-        embed(sets, basis * column_scale[:, None])
-        .join(sets.select("set_id", "weight"), "set_id")
-        .repartition(partitions, "set_id")
-        .sortWithinPartitions("set_id")
-    )
+    log.info("embedding: %d dimensions", dims)
     info = {
         "method": features.method,
-        "vocabulary": n_tags,
-        "distinct_tag_sets": n_sets,
+        "vocabulary": n_kept,
+        "distinct_tag_sets": sets.count,
         "dims": dims,
         "power_iterations": features.power_iterations,
     }
-    return Embedding(points, post_sets.select("_pos", "set_id"), info)
+    return with_embedding(sets.sets, basis * column_scale[:, None], idf, keep), info
+
+
+def fit_sample(points: DataFrame, n_points: int, limit: int, seed: int) -> DataFrame:
+    """About ``limit`` of the ``n_points`` rows, drawn at random with ``seed`` (all of them
+    when there are no more, or when ``limit`` is 0)."""
+    if limit == 0 or n_points <= limit:
+        return points
+    return points.sample(fraction=limit / n_points, seed=seed)
 
 
 def fit(
-    posts: DataFrame, n_posts: int, features: FeaturesConfig, kmeans: KMeansConfig, cache
+    posts: DataFrame,
+    sets: TagSets,
+    features: FeaturesConfig,
+    kmeans: KMeansConfig,
+    excluded: list[str],
+    cache,
 ) -> Fit:
-    """Cluster ``posts`` (``_pos, tags``) with ``features.method``.
+    """Cluster ``posts`` (``_pos, tags``; their :func:`tag_sets` are ``sets``) with
+    ``features.method``, leaving the ``excluded`` tags out of the features.
 
     Raises
     ------
     ParameterError
-        Fewer than 2 vocabulary tags or distinct tag sets, or k above their number.
+        Fewer than 2 tags left for the features, or k above the number of distinct tag sets.
     """
     if features.method == "tfidf":
-        return _fit_tfidf(posts, features, kmeans)
-    dims = features.dims or auto_dims(kmeans.k)
-    embedding = embed_posts(posts, n_posts, features, dims, kmeans.seed, cache)
-    check_k(kmeans.k, embedding.info["distinct_tag_sets"])
-    model = kmeans_estimator(kmeans).setWeightCol("weight").fit(embedding.points)
-    set_category = model.transform(embedding.points).select("set_id", CATEGORY_COL)
-    assigned = embedding.post_sets.join(set_category, "set_id").drop("set_id")
+        return _fit_tfidf(posts, sets, features, kmeans, excluded, cache)
+    keep = np.ones(len(sets.vocabulary), dtype=bool)
+    keep[sets.vocabulary.indices(excluded)] = False
+    embedded, info = embed(sets, features, features.dims or auto_dims(kmeans.k), kmeans.seed, keep)
+    points = embedded.filter("placed")
+    n_points = sets.count if keep.all() else points.count()
+    check_k(kmeans.k, n_points)
+    # cached: k-means reads it once per iteration, and its summary once more
+    sample = cache(fit_sample(points, n_points, kmeans.fit_sets, kmeans.seed))
+    info["fit_sets"] = min(n_points, kmeans.fit_sets or n_points)
+    log.info("k-means: k=%d on about %d of %d tag sets", kmeans.k, info["fit_sets"], n_points)
+    model = kmeans_estimator(kmeans).setWeightCol("weight").fit(sample)
+    groups = model.transform(embedded).select(
+        F.col("set_id").alias(GROUP_COL),
+        F.when(F.col("placed"), F.col(CATEGORY_COL)).otherwise(MIXED_ID).alias(CATEGORY_COL),
+        "idx",
+        "weight",
+    )
     summary = model.summary
-    return Fit(assigned, model, summary.trainingCost, summary.numIter, embedding.info)
+    return Fit(
+        groups,
+        sets.posts.withColumnRenamed("set_id", GROUP_COL),
+        model,
+        summary.trainingCost,
+        summary.numIter,
+        info,
+    )
 
 
-def _fit_tfidf(posts: DataFrame, features: FeaturesConfig, kmeans: KMeansConfig) -> Fit:
-    n_sets = count_distinct_tag_sets(posts)
-    check_k(kmeans.k, n_sets)
+def _fit_tfidf(
+    posts: DataFrame,
+    sets: TagSets,
+    features: FeaturesConfig,
+    kmeans: KMeansConfig,
+    excluded: list[str],
+    cache,
+) -> Fit:
+    """The article's pipeline over every post. A group is a tag set and the category its
+    posts went to (posts of one set can differ in tags outside the vocabulary)."""
+    check_k(kmeans.k, sets.count)
+    posts = without_tags(posts, excluded)
     model = build_tfidf_pipeline(features, kmeans).fit(posts)
-    summary = model.stages[-1].summary
     assigned = model.transform(posts).select("_pos", CATEGORY_COL)
-    info = {"method": "tfidf", "num_features": features.num_features, "distinct_tag_sets": n_sets}
-    return Fit(assigned, model, summary.trainingCost, summary.numIter, info)
+    with_category = cache(
+        sets.posts.join(assigned, "_pos", "left").withColumn(
+            GROUP_COL, F.when(F.col("set_id").isNotNull(), F.xxhash64("set_id", CATEGORY_COL))
+        )
+    )
+    groups = (
+        with_category.filter(F.col(GROUP_COL).isNotNull())
+        .groupBy(GROUP_COL, "set_id", CATEGORY_COL)
+        .agg(F.count(F.lit(1)).alias("weight"))
+        .join(sets.sets.select("set_id", "idx"), "set_id")
+        .select(GROUP_COL, CATEGORY_COL, "idx", "weight")
+    )
+    summary = model.stages[-1].summary
+    info = {
+        "method": "tfidf",
+        "num_features": features.num_features,
+        "distinct_tag_sets": sets.count,
+    }
+    return Fit(
+        groups,
+        with_category.drop(CATEGORY_COL, "set_id"),
+        model,
+        summary.trainingCost,
+        summary.numIter,
+        info,
+    )
 
 
-def count_distinct_tag_sets(posts: DataFrame) -> int:
-    """How many different tag sets the posts carry (order within a post does not count)."""
-    return posts.select(F.array_sort("tags").alias("tags")).distinct().count()
+def without_tags(posts: DataFrame, tags: list[str]) -> DataFrame:
+    """``posts`` with ``tags`` removed from every tag set (posts left empty stay, empty)."""
+    if not tags:
+        return posts
+    return posts.withColumn("tags", F.array_except("tags", F.array(*[F.lit(t) for t in tags])))
 
 
 def check_k(k: int, distinct_tag_sets: int) -> None:

@@ -15,52 +15,50 @@ name a category. A post left with no tag that is neither generic nor too rare to
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from tagspark.categories import MIXED_ID
 from tagspark.config import GenericConfig
-from tagspark.features import CATEGORY_COL
+from tagspark.features import CATEGORY_COL, MIXED_ID, Vocabulary, unpack_sets
 
 MIN_CATEGORIES = 3
 
 
-def tag_spread(values: DataFrame) -> DataFrame:
-    """``tag, posts, share, spread, categories`` for every tag of the clustered posts.
-
-    ``values`` has one row per (post, tag) with the post's ``category`` (null or
-    :data:`MIXED_ID` for posts outside the categories, which are left out).
-    """
-    placed = values.filter(F.col(CATEGORY_COL).isNotNull() & (F.col(CATEGORY_COL) != MIXED_ID))
-    sizes = placed.groupBy(CATEGORY_COL).agg(F.countDistinct("_pos").alias("size"))
-    total = sizes.agg(F.sum("size").alias("total"))
-    corpus_entropy = sizes.crossJoin(total).agg(
-        F.sum(-(F.col("size") / F.col("total")) * F.log(F.col("size") / F.col("total"))).alias(
-            "h0"
-        ),
-        F.first("total").alias("total"),
-    )
-    per_category = placed.groupBy("tag", CATEGORY_COL).agg(F.count(F.lit(1)).alias("n"))
-    per_tag = per_category.groupBy("tag").agg(
-        F.sum("n").alias("posts"),
-        F.count(F.lit(1)).alias("categories"),
-        F.collect_list("n").alias("ns"),
+def tag_spread(cells: DataFrame, sizes: dict[int, int]) -> DataFrame:
+    """``idx, posts, share, spread, categories`` for every vocabulary tag of the clustered
+    posts, from :func:`tagspark.categories.category_cells` and the category ``sizes``
+    (:data:`MIXED_ID` is left out of both)."""
+    placed = {c: n for c, n in sizes.items() if c != MIXED_ID}
+    total = sum(placed.values())
+    corpus_entropy = -sum(n / total * np.log(n / total) for n in placed.values() if n)
+    per_tag = (
+        cells.filter(F.col(CATEGORY_COL) != MIXED_ID)
+        .groupBy("idx")
+        .agg(
+            F.sum("posts").alias("posts"),
+            F.count(F.lit(1)).alias("categories"),
+            F.collect_list("posts").alias("ns"),
+        )
     )
     entropy = F.aggregate(
         "ns",
         F.lit(0.0),
         lambda acc, n: acc - (n / F.col("posts")) * F.log(n / F.col("posts")),
     )
-    return per_tag.crossJoin(F.broadcast(corpus_entropy)).select(
-        "tag",
+    return per_tag.select(
+        "idx",
         "posts",
-        (F.col("posts") / F.col("total")).alias("share"),
-        F.exp(entropy - F.col("h0")).alias("spread"),
+        (F.col("posts") / F.lit(float(max(total, 1)))).alias("share"),
+        F.exp(entropy - F.lit(corpus_entropy)).alias("spread"),
         "categories",
     )
 
 
-def generic_tags(spread: DataFrame, cfg: GenericConfig) -> list[dict]:
+def generic_tags(spread: DataFrame, cfg: GenericConfig, vocabulary: Vocabulary) -> list[dict]:
     """The generic tags, most frequent first: detected ones (when ``cfg.detect``) and the
     user's ``cfg.tags``, each ``{"tag", "posts", "share", "spread", "source"}``.
     The detected list is small (every tag in it is in ``min_share`` of the posts)."""
@@ -72,11 +70,11 @@ def generic_tags(spread: DataFrame, cfg: GenericConfig) -> list[dict]:
             & (F.col("categories") >= MIN_CATEGORIES)
         ).collect()
         for r in rows:
-            found[r["tag"]] = _entry(r, "detected")
+            found[vocabulary.tags[r["idx"]]] = _entry(r, vocabulary, "detected")
     listed = listed_tags(cfg)
     if listed:
-        for r in spread.filter(F.col("tag").isin(listed)).collect():
-            found[r["tag"]] = _entry(r, "listed")
+        for r in spread.filter(F.col("idx").isin(vocabulary.indices(listed))).collect():
+            found[vocabulary.tags[r["idx"]]] = _entry(r, vocabulary, "listed")
         for tag in listed:
             found.setdefault(
                 tag, {"tag": tag, "posts": 0, "share": 0.0, "spread": 0.0, "source": "listed"}
@@ -89,9 +87,9 @@ def listed_tags(cfg: GenericConfig) -> list[str]:
     return [t.strip().lstrip("#").lower() for t in cfg.tags if t.strip().lstrip("#")]
 
 
-def _entry(row, source: str) -> dict:
+def _entry(row, vocabulary: Vocabulary, source: str) -> dict:
     return {
-        "tag": row["tag"],
+        "tag": vocabulary.tags[row["idx"]],
         "posts": int(row["posts"]),
         "share": round(float(row["share"]), 6),
         "spread": round(float(row["spread"]), 4),
@@ -99,18 +97,20 @@ def _entry(row, source: str) -> dict:
     }
 
 
-def with_mixed(predictions: DataFrame, values: DataFrame, generic: list[str]) -> DataFrame:
-    """``predictions`` with ``category`` set to :data:`MIXED_ID` for every post that has no
-    tag that is both learnable (``x > 0``) and not generic, or no category at all."""
-    specific = (
-        values.filter((F.col("x") > 0) & ~F.col("tag").isin(generic))
-        .select("_pos")
-        .distinct()
-        .withColumn("_specific", F.lit(True))
-    )
-    keep = F.col("_specific") & F.col(CATEGORY_COL).isNotNull()
-    return (
-        predictions.join(specific, "_pos", "left")
-        .withColumn(CATEGORY_COL, F.when(keep, F.col(CATEGORY_COL)).otherwise(F.lit(MIXED_ID)))
-        .drop("_specific")
-    )
+def with_mixed(groups: DataFrame, generic: list[int]) -> DataFrame:
+    """``groups`` with ``category`` set to :data:`MIXED_ID` for every tag set with no
+    vocabulary tag outside ``generic`` (indices). A narrow map over Arrow batches."""
+    if not generic:
+        return groups
+    shared = groups.sparkSession.sparkContext.broadcast(np.asarray(generic, dtype=np.int64))
+    position = groups.columns.index(CATEGORY_COL)
+
+    def move(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            idx, rows = unpack_sets(batch.column("idx"))
+            specific = np.bincount(rows, ~np.isin(idx, shared.value), minlength=batch.num_rows)
+            category = batch.column(CATEGORY_COL).to_numpy(zero_copy_only=False)
+            moved = pa.array(np.where(specific > 0, category, MIXED_ID).astype(np.int32))
+            yield batch.set_column(position, CATEGORY_COL, moved)
+
+    return groups.mapInArrow(move, groups.schema)

@@ -27,12 +27,13 @@ from tagspark import categories as cat
 from tagspark import choose_k, evaluate, generic, write
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
-from tagspark.features import CATEGORY_COL, fit
+from tagspark.features import CATEGORY_COL, GROUP_COL, fit, tag_sets
 from tagspark.posts import (
     count_records,
     count_rejected_by_reason,
     filter_kept_posts,
     filter_rejected,
+    summarise_records,
     with_post_ids,
     with_post_tags,
 )
@@ -135,56 +136,65 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
 
         listed = generic.listed_tags(cfg.generic) if cfg.generic.exclude_from_features else []
         with timer("fit"):
-            fitted = fit(
-                posts.transform(without_tags, listed),
-                counts["kept"],
-                cfg.features,
-                cfg.kmeans,
-                cache,
-            )
-            counts["distinct_tag_sets"] = fitted.info["distinct_tag_sets"]
+            sets = tag_sets(posts, counts["kept"], cfg.features.min_doc_freq, cache)
+            counts["distinct_tag_sets"] = sets.count
+            fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed, cache)
+            groups = cache(fitted.groups)
+            sizes = cat.category_sizes(groups)
             log.info("features: %s", fitted.info)
             log.info("k-means: %d iterations, cost %.4f", fitted.iterations, fitted.cost)
 
         with timer("name"):
-            idf = cache(cat.tag_idf(posts, counts["kept"], cfg.features.min_doc_freq))
-            first = posts.join(fitted.assigned, "_pos", "left")
-            values = cache(cat.explode_tag_values(first, idf))
-            generic_list = generic.generic_tags(generic.tag_spread(values), cfg.generic)
+            cells = cache(cat.category_cells(groups, sets.vocabulary.idf))
+            spread = generic.tag_spread(cells, sizes)
+            generic_list = generic.generic_tags(spread, cfg.generic, sets.vocabulary)
             generic_names = [g["tag"] for g in generic_list]
             if generic_names:
                 log.info("generic tags (%d): %s", len(generic_names), ", ".join(generic_names[:20]))
             detected = sorted(set(generic_names) - set(listed))
             if cfg.generic.exclude_from_features and detected:
                 log.info("fitting again without the %d detected generic tags", len(detected))
-                fitted = fit(
-                    posts.transform(without_tags, listed + detected),
-                    counts["kept"],
-                    cfg.features,
-                    cfg.kmeans,
-                    cache,
-                )
-                first = posts.join(fitted.assigned, "_pos", "left")
-                values = cache(cat.explode_tag_values(first, idf))
-            predictions = cache(
-                generic.with_mixed(first, values, generic_names).select(
-                    "_pos", "id", "tags", "label", CATEGORY_COL
+                fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed + detected, cache)
+                groups = cache(fitted.groups)
+            generic_idx = sets.vocabulary.indices(generic_names)
+            final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
+            sizes = cat.category_sizes(final)
+            # posts with no vocabulary tag have no tag set: they are mixed too
+            no_tag_posts = counts["kept"] - sum(sizes.values())
+            if no_tag_posts:
+                sizes[cat.MIXED_ID] = sizes.get(cat.MIXED_ID, 0) + no_tag_posts
+            vocabulary = sets.vocabulary.to_frame(spark)
+            weights = cache(
+                cat.category_tag_weights(
+                    cat.category_cells(final, sets.vocabulary.idf), sizes, vocabulary
                 )
             )
-            values = cache(cat.explode_tag_values(predictions, idf))
-            sizes = cache(predictions.groupBy(CATEGORY_COL).agg(F.count(F.lit(1)).alias("size")))
-            weights = cache(cat.category_tag_weights(values, sizes))
             naming_weights = weights.filter(~F.col("tag").isin(generic_names))
             top = cat.top_tags(naming_weights, cfg.naming.tags_per_category)
             categories = cat.collect_categories(top, sizes, cfg.naming.name_tags)
-            mixed = next((c.size for c in categories if c.id == cat.MIXED_ID), 0)
-            counts["mixed"] = mixed
-            log.info("mixed bucket: %d posts with no category-specific tag", mixed)
+            counts["mixed"] = sizes.get(cat.MIXED_ID, 0)
+            log.info("mixed bucket: %d posts with no category-specific tag", counts["mixed"])
             empty = cfg.kmeans.k - sum(c.id != cat.MIXED_ID for c in categories)
             if empty:
                 log.warning(
                     "%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k
                 )
+            measure = cfg.kmeans.distance_measure
+            predictions = cache(
+                fitted.posts.join(
+                    cat.group_distances(final, weights, sets.vocabulary.idf, measure),
+                    GROUP_COL,
+                    "left",
+                ).select(
+                    "_pos",
+                    "id",
+                    "label",
+                    F.coalesce(CATEGORY_COL, F.lit(cat.MIXED_ID)).alias(CATEGORY_COL),
+                    F.coalesce("distance", F.lit(cat.empty_distance(weights, measure))).alias(
+                        "distance"
+                    ),
+                )
+            )
 
         scored = None
         if cfg.input.label_field:
@@ -206,9 +216,9 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             if scored is not None:
                 write.write_json(scored, staging / "evaluation.json")
             rows_per_file = cfg.output.assignment_rows_per_file
-            assignments = predictions.join(
-                cat.post_distances(values, weights, cfg.kmeans.distance_measure), "_pos"
-            ).select("id", F.col(CATEGORY_COL).alias("category_id"), "distance")
+            assignments = predictions.select(
+                "id", F.col(CATEGORY_COL).alias("category_id"), "distance"
+            )
             write.write_rows(
                 assignments, staging / "assignments", "parquet", counts["kept"], rows_per_file
             )
@@ -281,9 +291,10 @@ def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope
         read_records(spark, inputs, cfg.input).transform(with_post_tags, cfg.tags.max_tags_per_post)
     )
     partitions = records.rdd.getNumPartitions()
-    counts = count_records(records, cfg.tags.max_tags_per_post)
-    by_reason = count_rejected_by_reason(records)
-    numbered = with_post_ids(with_record_numbers(records))
+    summary = summarise_records(records, cfg.tags.max_tags_per_post)
+    counts = count_records(summary)
+    by_reason = count_rejected_by_reason(summary)
+    numbered = with_post_ids(with_record_numbers(records, summary))
     log.info(
         "read %(read)d records: %(kept)d posts kept, %(no_tags)d without tags, "
         "%(rejected)d rejected, %(truncated)d over the tag cap",
@@ -309,13 +320,6 @@ def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Pa
         choose_k.write_curve(result, output)
         write.write_json({**result, "timings_seconds": timer.seconds}, output / "choose_k.json")
         return result
-
-
-def without_tags(posts: DataFrame, tags: list[str]) -> DataFrame:
-    """``posts`` with ``tags`` removed from every tag set (posts left empty stay, empty)."""
-    if not tags:
-        return posts
-    return posts.withColumn("tags", F.array_except("tags", F.array(*[F.lit(t) for t in tags])))
 
 
 def _empty_message(counts: dict[str, int], by_reason: dict[str, int]) -> str:

@@ -3,7 +3,7 @@ kept posts, posts without tags, and rejected records."""
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from tagspark.tags import cap_tags, extract_hashtags, normalise_tags, parse_tag_text
@@ -49,20 +49,40 @@ def filter_rejected(records: DataFrame) -> DataFrame:
     return records.filter(F.col("reason").isNotNull()).select("source", "record", "reason", "raw")
 
 
-def count_records(records: DataFrame, max_tags: int) -> dict[str, int]:
-    """Counts of one pass over the records: read, rejected, without tags, kept, truncated."""
+def summarise_records(records: DataFrame, max_tags: int) -> list[Row]:
+    """One pass over the records: per file split and rejection reason, the rows (``n``),
+    the first ``_pos``, and how many have no tags, are kept, or are over the tag cap. A
+    small table (splits x reasons), for :func:`count_records`,
+    :func:`count_rejected_by_reason` and :func:`tagspark.read.with_record_numbers`."""
     ok = F.col("reason").isNull()
-    row = records.agg(
-        F.count(F.lit(1)).alias("read"),
-        F.count(F.when(~ok, 1)).alias("rejected"),
-        F.count(F.when(ok & (F.size("tags") == 0), 1)).alias("no_tags"),
-        F.count(F.when(ok & (F.size("tags") > 0), 1)).alias("kept"),
-        F.count(F.when(ok & (F.col("n_tags") > max_tags), 1)).alias("truncated"),
-    ).first()
-    return {k: int(v) for k, v in row.asDict().items()}
+    return (
+        records.groupBy("_file", "_block", "reason")
+        .agg(
+            F.count(F.lit(1)).alias("n"),
+            F.min("_pos").alias("_first"),
+            F.count(F.when(ok & (F.size("tags") == 0), 1)).alias("no_tags"),
+            F.count(F.when(ok & (F.size("tags") > 0), 1)).alias("kept"),
+            F.count(F.when(ok & (F.col("n_tags") > max_tags), 1)).alias("truncated"),
+        )
+        .collect()
+    )
 
 
-def count_rejected_by_reason(records: DataFrame) -> dict[str, int]:
-    """``{reason: count}`` of the rejected records (one row per distinct reason)."""
-    rows = records.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()
-    return {r["reason"]: int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}
+def count_records(summary: list[Row]) -> dict[str, int]:
+    """Counts of :func:`summarise_records`: read, rejected, without tags, kept, truncated."""
+    return {
+        "read": sum(r["n"] for r in summary),
+        "rejected": sum(r["n"] for r in summary if r["reason"] is not None),
+        "no_tags": sum(r["no_tags"] for r in summary),
+        "kept": sum(r["kept"] for r in summary),
+        "truncated": sum(r["truncated"] for r in summary),
+    }
+
+
+def count_rejected_by_reason(summary: list[Row]) -> dict[str, int]:
+    """``{reason: count}`` of the rejected records, from :func:`summarise_records`."""
+    by_reason: dict[str, int] = {}
+    for r in summary:
+        if r["reason"] is not None:
+            by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["n"]
+    return dict(sorted(by_reason.items()))

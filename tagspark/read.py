@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -255,7 +255,9 @@ def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Data
     reason = (
         F.when(~F.is_valid_utf8(value), REJECT_INVALID_UTF8)
         .when(v.isNull(), REJECT_MALFORMED_JSON)
-        .when(~F.schema_of_variant(v).startswith("OBJECT"), REJECT_NOT_OBJECT)
+        # parsed, so it is an object exactly when it opens with "{" (much cheaper than
+        # schema_of_variant over the whole record)
+        .when(~F.regexp_like(value, F.lit(r"^\s*\{")), REJECT_NOT_OBJECT)
         .when(
             has_tags & ~tags_type.isin("STRING", "ARRAY<STRING>", "ARRAY<VOID>"),
             _not_a_tag_list_reason(cfg),
@@ -386,21 +388,31 @@ def _common_folder(paths: list[str]) -> str:
     return "/".join(common)
 
 
-def with_record_numbers(records: DataFrame) -> DataFrame:
+def with_record_numbers(records: DataFrame, splits: list[Row] | None = None) -> DataFrame:
     """Replace the file helpers with ``source`` (the file, relative to the inputs' common
     folder) and ``record`` (1-based number of the record within its file); ``_pos`` stays
     as a unique row key.
 
     Spark numbers rows within a partition (``_pos``); a file split's rows are contiguous
     in one partition, so counting each split's rows (a tiny table, one row a split) and
-    adding up the earlier splits of the same file gives the record number. ``records``
-    should be cached: it is read once here for the split counts.
+    adding up the earlier splits of the same file gives the record number. ``splits``
+    (``_file, _block, _first, n`` rows, several per split allowed: they are added up) is
+    that table when the caller has it already (:func:`tagspark.posts.summarise_records`);
+    else ``records`` is read once for it and should be cached.
     """
-    splits = (
-        records.groupBy("_file", "_block")
-        .agg(F.min("_pos").alias("_first"), F.count(F.lit(1)).alias("_rows"))
-        .collect()  # one row per file split, not per record
-    )
+    if splits is None:
+        splits = (
+            records.groupBy("_file", "_block")
+            .agg(F.min("_pos").alias("_first"), F.count(F.lit(1)).alias("n"))
+            .collect()  # one row per file split, not per record
+        )
+    merged: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in splits:
+        first, rows = merged.get((r["_file"], r["_block"]), (r["_first"], 0))
+        merged[(r["_file"], r["_block"])] = (min(first, r["_first"]), rows + r["n"])
+    splits = [
+        Row(_file=f, _block=b, _first=first, _rows=rows) for (f, b), (first, rows) in merged.items()
+    ]
     files = sorted({r["_file"] for r in splits})
     if not files:  # nothing was read
         return records.select(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -38,10 +39,13 @@ def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
     Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
     this call starts the JVM; under spark-submit pass them to spark-submit.
     """
+    local = master is not None and master.startswith("local")
+    if local:
+        # workers run this Python (with numpy, pyarrow), not whatever python3 is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.appName(cfg.app_name)
     if master:
         builder = builder.master(master)
-    local = master is not None and master.startswith("local")
     for key, value in {**(LOCAL_DEFAULTS if local else {}), **cfg.conf}.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
