@@ -47,20 +47,21 @@ def _tree_rss_mb(root: int) -> float:
     return sum(rss.get(pid, 0) for pid in tree) / 2**20
 
 
-def measure(cmd: list[str]) -> dict:
+def measure(cmd: list[str], log: Path) -> dict:
     """Run ``cmd``: its wall time and the peak of its process tree's summed resident memory
-    (the JVM that pyspark starts included), sampled every 0.2 s."""
+    (the JVM that pyspark starts included), sampled every 0.2 s. Its stderr goes to ``log``
+    (a pipe nobody reads would fill up with Spark's progress bar and stall the run)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak = 0.0
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_mb(proc.pid))
-        time.sleep(0.2)
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mb(proc.pid))
+            time.sleep(0.2)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
-        raise SystemExit(
-            f"failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr.read()[-2000:]}"
-        )
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{tail}")
     return {"seconds": seconds, "peak_mb": peak}
 
 
@@ -112,7 +113,8 @@ def run_sklearn_measured(args: argparse.Namespace, tmp: str) -> dict:
             str(args.seed),
             "--report",
             report,
-        ]
+        ],
+        Path(tmp, "sklearn.log"),
     )
     result.update(json.loads(Path(report).read_text()))
     return result
@@ -171,7 +173,7 @@ def main() -> None:
                 f"kmeans.max_iter={args.max_iter}",
                 *extra,
             ]
-            result = measure(cmd)
+            result = measure(cmd, Path(f"{out}.log"))
             result.update(json.loads(Path(out, "evaluation.json").read_text()))
             result["stages"] = json.loads(Path(out, "model", "metadata.json").read_text())[
                 "timings_seconds"

@@ -95,3 +95,11 @@ def test_to_dict_round_trips():
     from tagspark.config import build_config
 
     assert build_config(cfg.to_dict()) == cfg
+
+
+def test_local_driver_memory_is_half_the_machine_within_4g_and_32g():
+    from tagspark.session import local_driver_memory
+
+    gib = 2**30
+    sizes = [local_driver_memory(n * gib) for n in (2, 8, 9, 24, 64, 200)]
+    assert sizes == ["4g", "4g", "4g", "12g", "32g", "32g"]
