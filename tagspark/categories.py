@@ -65,7 +65,6 @@ def category_cells(groups: DataFrame, idf: np.ndarray) -> DataFrame:
     adds up its own cells with numpy (one row a cell it has, never one a post); Spark adds
     the partitions' cells.
     """
-
     shared = groups.sparkSession.sparkContext.broadcast(idf)
 
     def add_up(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -128,8 +127,8 @@ def top_tags(weights: DataFrame, n: int) -> DataFrame:
 def group_distances(
     groups: DataFrame, weights: DataFrame, idf: np.ndarray, distance_measure: str
 ) -> DataFrame:
-    """``group_id, category, distance``: each group's distance to its category's centre in tag space
-    (the centre's coordinates are the category's tag weights).
+    """``group_id, category, distance``: each group's distance to its category's centre in
+    tag space (the centre's coordinates are the category's tag weights).
 
     The centres (one weight a (category, tag) pair: k x vocabulary at most, never one a
     post) are brought to the driver and broadcast; each Arrow batch of groups then looks up
@@ -140,11 +139,13 @@ def group_distances(
     idx = centres.column("idx").to_numpy().astype(np.int64)
     weight = centres.column("weight").to_numpy()
     ids = np.unique(category)
-    keys = np.searchsorted(ids, category) * (int(idx.max(initial=0)) + 1) + idx
+    width = int(idx.max(initial=0)) + 1
+    # one sorted key a (category, tag) cell, looked up by binary search
+    keys = np.searchsorted(ids, category) * width + idx
     order = np.argsort(keys)
     c2 = np.bincount(np.searchsorted(ids, category), weight * weight, minlength=len(ids))
     shared = groups.sparkSession.sparkContext.broadcast(
-        (ids, keys[order], weight[order], c2, int(idx.max(initial=0)) + 1, idf)
+        (ids, keys[order], weight[order], c2, width, idf)
     )
     cosine = distance_measure == "cosine"
 
