@@ -68,8 +68,7 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     n_sample = sample.count()
     dims = cfg.features.dims or auto_dims(hi)
     sets = tag_sets(sample, n_sample, cfg.features.min_doc_freq, cache)
-    keep = np.ones(len(sets.vocabulary), dtype=bool)
-    embedded, info = embed(sets, cfg.features, dims, cfg.kmeans.seed, keep)
+    embedded, info = embed(sets, cfg.features, dims, cfg.kmeans.seed, sets.vocabulary.mask())
     points = cache(embedded.filter("placed"))
     evaluator = ClusteringEvaluator(
         predictionCol=CATEGORY_COL, distanceMeasure="squaredEuclidean", weightCol="weight"

@@ -108,6 +108,12 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tags)
 
+    def mask(self, excluded: Iterable[str] = ()) -> np.ndarray:
+        """True for every tag the features use: all but the ``excluded`` ones."""
+        keep = np.ones(len(self.tags), dtype=bool)
+        keep[self.indices(excluded)] = False
+        return keep
+
     def indices(self, tags: Iterable[str]) -> list[int]:
         """The indices of those ``tags`` that are in the vocabulary."""
         position = {t: i for i, t in enumerate(self.tags)}
@@ -301,8 +307,7 @@ def pack_sets(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.BinaryArr
     """Each row's tag indices (``values``, grouped by their sorted ``rows``) as one binary
     value of little-endian int32s. Spark hashes, groups, shuffles and caches one flat blob
     a set far faster than an ``array<int>``; only numpy code looks inside."""
-    offsets = np.zeros(n_rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n_rows) * 4, out=offsets[1:])
+    offsets = _offsets(rows, n_rows, 4)
     data = np.ascontiguousarray(values, dtype="<i4").tobytes()
     return pa.BinaryArray.from_buffers(
         pa.binary(), n_rows, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)]
@@ -330,9 +335,15 @@ def set_tags(packed: bytes) -> list[int]:
 
 def _lists(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.ListArray:
     """The list column of ``n_rows`` rows holding ``values``; ``rows`` (sorted) says whose."""
+    return pa.ListArray.from_arrays(pa.array(_offsets(rows, n_rows, 1)), pa.array(values))
+
+
+def _offsets(rows: np.ndarray, n_rows: int, item_size: int) -> np.ndarray:
+    """Arrow offsets of ``n_rows`` rows whose items (``item_size`` units each) belong to the
+    sorted ``rows``."""
     offsets = np.zeros(n_rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n_rows), out=offsets[1:])
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+    np.cumsum(np.bincount(rows, minlength=n_rows) * item_size, out=offsets[1:])
+    return offsets
 
 
 def tag_values(
@@ -393,9 +404,11 @@ def tag_gram(
         partial, StructType([StructField("part", BinaryType())])
     )
     upper, c = parts.rdd.map(lambda row: pickle.loads(row[0])).treeReduce(_add_parts, depth=2)
-    scale = inverse_sqrt(c) if method == "spectral" else np.ones(n_tags)
     if method == "spectral":
+        scale = inverse_sqrt(c)
         upper = sparse.diags(scale) @ upper @ sparse.diags(scale)
+    else:
+        scale = np.ones(n_tags)
     upper = sparse.csr_matrix(upper)
     return upper + sparse.triu(upper, k=1).T.tocsr(), scale
 
@@ -525,8 +538,7 @@ def fit(
     """
     if features.method == "tfidf":
         return _fit_tfidf(posts, sets, features, kmeans, excluded, cache)
-    keep = np.ones(len(sets.vocabulary), dtype=bool)
-    keep[sets.vocabulary.indices(excluded)] = False
+    keep = sets.vocabulary.mask(excluded)
     embedded, info = embed(sets, features, features.dims or auto_dims(kmeans.k), kmeans.seed, keep)
     points = embedded.filter("placed")
     n_points = sets.count if keep.all() else points.count()

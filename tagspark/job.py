@@ -151,6 +151,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             generic_names = [g["tag"] for g in generic_list]
             if generic_names:
                 log.info("generic tags (%d): %s", len(generic_names), ", ".join(generic_names[:20]))
+            counted = groups  # the groups cells and sizes were counted from
             detected = sorted(set(generic_names) - set(listed))
             if cfg.generic.exclude_from_features and detected:
                 log.info("fitting again without the %d detected generic tags", len(detected))
@@ -158,17 +159,15 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 groups = cache(fitted.groups)
             generic_idx = sets.vocabulary.indices(generic_names)
             final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
-            sizes = cat.category_sizes(final)
+            if final is not counted:  # a second fit, or sets moved to mixed: count again
+                sizes = cat.category_sizes(final)
+                cells = cat.category_cells(final, sets.vocabulary.idf)
             # posts with no vocabulary tag have no tag set: they are mixed too
             no_tag_posts = counts["kept"] - sum(sizes.values())
             if no_tag_posts:
                 sizes[cat.MIXED_ID] = sizes.get(cat.MIXED_ID, 0) + no_tag_posts
             vocabulary = sets.vocabulary.to_frame(spark)
-            weights = cache(
-                cat.category_tag_weights(
-                    cat.category_cells(final, sets.vocabulary.idf), sizes, vocabulary
-                )
-            )
+            weights = cache(cat.category_tag_weights(cells, sizes, vocabulary))
             naming_weights = weights.filter(~F.col("tag").isin(generic_names))
             top = cat.top_tags(naming_weights, cfg.naming.tags_per_category)
             categories = cat.collect_categories(top, sizes, cfg.naming.name_tags)

@@ -406,14 +406,12 @@ def with_record_numbers(records: DataFrame, splits: list[Row] | None = None) -> 
             .agg(F.min("_pos").alias("_first"), F.count(F.lit(1)).alias("n"))
             .collect()  # one row per file split, not per record
         )
+    # (file, split) -> (its first _pos, its rows)
     merged: dict[tuple[str, int], tuple[int, int]] = {}
     for r in splits:
-        first, rows = merged.get((r["_file"], r["_block"]), (r["_first"], 0))
-        merged[(r["_file"], r["_block"])] = (min(first, r["_first"]), rows + r["n"])
-    splits = [
-        Row(_file=f, _block=b, _first=first, _rows=rows) for (f, b), (first, rows) in merged.items()
-    ]
-    files = sorted({r["_file"] for r in splits})
+        first, n = merged.get((r["_file"], r["_block"]), (r["_first"], 0))
+        merged[(r["_file"], r["_block"])] = (min(first, r["_first"]), n + r["n"])
+    files = sorted({file for file, _ in merged})
     if not files:  # nothing was read
         return records.select(
             F.lit(None).cast("string").alias("source"),
@@ -423,12 +421,11 @@ def with_record_numbers(records: DataFrame, splits: list[Row] | None = None) -> 
         )
     prefix = _common_folder(files)
     rows, seen = [], Counter()
-    for split in sorted(splits, key=lambda r: (r["_file"], r["_block"])):
-        name = split["_file"][len(prefix) :].lstrip("/") if prefix else split["_file"]
+    for (file, block), (first, n) in sorted(merged.items()):
+        name = file[len(prefix) :].lstrip("/") if prefix else file
         # record = _pos - _first + 1 + (rows in earlier splits of the same file)
-        offset = 1 + seen[split["_file"]] - split["_first"]
-        rows.append((split["_file"], split["_block"], name, offset))
-        seen[split["_file"]] += split["_rows"]
+        rows.append((file, block, name, 1 + seen[file] - first))
+        seen[file] += n
     offsets = records.sparkSession.createDataFrame(
         rows, "_file string, _block long, source string, _offset long"
     )

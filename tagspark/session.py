@@ -12,9 +12,10 @@ from tagspark.config import SparkConfig
 
 log = logging.getLogger(__name__)
 
-# Used in local mode unless spark.conf sets them: one machine wants few shuffle partitions,
-# and the JVM that pyspark starts gets 1g of heap unless told otherwise.
-LOCAL_DEFAULTS = {"spark.sql.shuffle.partitions": "8", "spark.driver.memory": "4g"}
+# Used in local mode unless spark.conf sets them: one machine wants few shuffle partitions
+# (and the JVM that pyspark starts gets 1g of heap unless told otherwise: see
+# local_driver_memory).
+LOCAL_DEFAULTS = {"spark.sql.shuffle.partitions": "8"}
 
 
 def local_driver_memory(physical_bytes: int | None = None) -> str:
