@@ -28,14 +28,19 @@ HASHTAG_CHAIN = rf"(?<![{_WORD}&])((?:[{_HASH}][{_WORD}]+)+)"
 HAS_HASHTAG = rf"(?<![{_WORD}&])[{_HASH}][{_WORD}]"
 # Separators of a tag list written as words.
 LIST_SEPARATORS = r"[\s,;\"'{}\[\]]+"
-_EDGE_SPACE = r"^[\s\p{Z}]+|[\s\p{Z}]+$"
-_LEADING_HASH = rf"^[\s\p{{Z}}{_HASH}]+"
+# White space as Java's regex \s and Unicode's Z category (space, line and paragraph
+# separators) define it, spelled out: trimming a set of characters is several times cheaper
+# than a regular expression, and normalising runs on every tag of the corpus.
+SPACE = (
+    " \t\n\x0b\x0c\r\u00a0\u1680"
+    + "".join(chr(c) for c in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def normalise_tag(tag: Column) -> Column:
-    """Trim, strip leading ``#`` and lower-case one tag (a string column)."""
-    stripped = F.regexp_replace(F.regexp_replace(tag, _LEADING_HASH, ""), _EDGE_SPACE, "")
-    return F.lower(stripped)
+    """Trim white space, strip leading ``#`` and lower-case one tag (a string column)."""
+    return F.lower(F.rtrim(F.ltrim(tag, F.lit(SPACE + _HASH)), F.lit(SPACE)))
 
 
 def normalise_tags(tags: Column) -> Column:

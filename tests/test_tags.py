@@ -48,6 +48,9 @@ TAG_LISTS = [
     (["ÉCOLE", "école"], ["école"]),
     (["  #travel  "], ["travel"]),
     (["kitchen-safety"], ["kitchen-safety"]),
+    # Unicode spaces (no-break, ideographic, line separator) trim too; inner ones stay
+    (["\u00a0#Sun\u3000", "\u2028\t＃タグ\n", "new york\u202f"], ["sun", "タグ", "new york"]),
+    (["a#", "#\u2003#b"], ["a#", "b"]),
     ([], []),
 ]
 
