@@ -68,8 +68,8 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     n_sample = sample.count()
     dims = cfg.features.dims or auto_dims(hi)
     sets = tag_sets(sample, n_sample, cfg.features.min_doc_freq, cache)
-    embedded, info = embed(sets, cfg.features, dims, cfg.kmeans.seed, sets.vocabulary.mask())
-    points = cache(embedded.filter("placed"))
+    embedding = embed(sets, cfg.features, dims, cfg.kmeans.seed, sets.vocabulary.mask())
+    points = cache(embedding.of(sets.sets).filter("placed"))
     evaluator = ClusteringEvaluator(
         predictionCol=CATEGORY_COL, distanceMeasure="squaredEuclidean", weightCol="weight"
     )
@@ -90,7 +90,7 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     return {
         "k_range": cfg.kmeans.k_range,
         "sample_posts": n_sample,
-        "dims": info["dims"],
+        "dims": embedding.info["dims"],
         "curve": curve,
         "chosen_k": best["k"],
     }

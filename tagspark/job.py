@@ -159,9 +159,11 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 groups = cache(fitted.groups)
             generic_idx = sets.vocabulary.indices(generic_names)
             final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
-            if final is not counted:  # a second fit, or sets moved to mixed: count again
-                sizes = cat.category_sizes(final)
+            final_sizes = sizes if final is counted else cat.category_sizes(final)
+            if groups is not counted or final_sizes != sizes:
+                # a second fit, or sets moved to mixed: add up the tags again
                 cells = cat.category_cells(final, sets.vocabulary.idf)
+            sizes = final_sizes
             # posts with no vocabulary tag have no tag set: they are mixed too
             no_tag_posts = counts["kept"] - sum(sizes.values())
             if no_tag_posts:

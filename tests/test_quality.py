@@ -20,6 +20,7 @@ from tagspark.features import (
     pack_sets,
     power_basis,
     set_tags,
+    sorted_unique,
     tag_sets,
     tag_values,
     tag_vocabulary,
@@ -118,6 +119,13 @@ def test_packed_sets_unpack_and_give_normalised_values():
     # a slice of a batch (Arrow keeps the parent's buffers and an offset)
     idx, rows, _ = tag_values(packed.slice(1, 2), idf)
     assert idx.tolist() == [2, 0, 3] and rows.tolist() == [0, 1, 1]
+
+
+def test_sorted_unique_matches_numpy_unique():
+    rng = np.random.default_rng(3)
+    keys = np.repeat(np.arange(50), 7) * 100 + rng.integers(0, 20, 350)  # runs, repeats
+    assert np.array_equal(sorted_unique(keys), np.unique(keys))
+    assert sorted_unique(np.array([], dtype=np.int64)).tolist() == []
 
 
 def test_identical_tag_sets_collapse_into_one_weighted_row(spark, keep):
