@@ -252,17 +252,21 @@ def _read_jsonl(spark: SparkSession, paths: list[str], cfg: InputConfig) -> Data
     tags_type = F.col("_tags_type")
     has_tags = F.col("_tags").isNotNull() & (tags_type != "VOID")
     caption = F.col("_caption")
+    # parsed, so it is an object exactly when it opens with "{" (much cheaper than
+    # schema_of_variant over the whole record); only asked of records with no field found,
+    # as every non-object is
+    not_object = F.regexp_like(value, F.lit(r"^\s*\{")) == F.lit(False)
     reason = (
         F.when(~F.is_valid_utf8(value), REJECT_INVALID_UTF8)
         .when(v.isNull(), REJECT_MALFORMED_JSON)
-        # parsed, so it is an object exactly when it opens with "{" (much cheaper than
-        # schema_of_variant over the whole record)
-        .when(~F.regexp_like(value, F.lit(r"^\s*\{")), REJECT_NOT_OBJECT)
         .when(
             has_tags & ~tags_type.isin("STRING", "ARRAY<STRING>", "ARRAY<VOID>"),
             _not_a_tag_list_reason(cfg),
         )
-        .when(~has_tags & caption.isNull(), _missing_fields_reason(cfg))
+        .when(
+            ~has_tags & caption.isNull(),
+            F.when(not_object, REJECT_NOT_OBJECT).otherwise(_missing_fields_reason(cfg)),
+        )
     )
     tags = F.col("_tags")
     return _records(
