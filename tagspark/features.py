@@ -37,8 +37,11 @@ Posts with no vocabulary tag (every tag rarer than ``min_doc_freq``) have no fea
 from __future__ import annotations
 
 import logging
+import operator
+import os
 import pickle
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +82,8 @@ MAX_AUTO_DIMS = 24
 # cores: 2 partitions build the sets, the tag matrix and the embedding in 8 s where 10 take
 # 18 s (each task also adds a tag matrix the size of the vocabulary's).
 POSTS_PER_PARTITION = 500_000
+# threads for the driver's sparse products (numpy's own BLAS threads cover the dense ones)
+DRIVER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -441,8 +446,13 @@ def power_basis(gram: sparse.csr_matrix, dims: int, iterations: int, seed: int) 
     power iterations give 0.96; on stackexchange_5sites both give about 0.90.
     """
     basis = np.random.default_rng(seed).standard_normal((gram.shape[0], dims))
-    for _ in range(iterations):
-        basis, _ = np.linalg.qr(gram @ basis)
+    # scipy multiplies on one core; bands of rows multiply in parallel (scipy releases the
+    # GIL) and give the same rows bit for bit
+    bands = [gram[rows] for rows in np.array_split(np.arange(gram.shape[0]), DRIVER_THREADS)]
+    with ThreadPoolExecutor(DRIVER_THREADS) as pool:
+        for _ in range(iterations):
+            product = np.vstack(list(pool.map(operator.matmul, bands, [basis] * len(bands))))
+            basis, _ = np.linalg.qr(product)
     return basis
 
 
@@ -465,13 +475,8 @@ def with_embedding(
     )
 
     def project(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        p, idf, mask = shared.value
         for batch in batches:
-            v = _feature_rows(batch, idf, mask) @ p
-            norms = np.linalg.norm(v, axis=1)
-            placed = norms > 0
-            v[placed] /= norms[placed, None]
-            v[~placed, 0] = 1.0  # any unit vector: cosine k-means refuses zero vectors
+            v, placed = _embed_batch(batch, *shared.value)
             rows = np.repeat(np.arange(batch.num_rows), dims)
             yield pa.RecordBatch.from_arrays(
                 [*batch.columns, _lists(v.ravel(), rows, batch.num_rows), pa.array(placed)],
@@ -483,6 +488,60 @@ def with_embedding(
         .withColumn("features", array_to_vector("_features"))
         .drop("_features")
     )
+
+
+def _embed_batch(
+    batch: pa.RecordBatch, projection: np.ndarray, idf: np.ndarray, keep: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's embeddings (unit rows) and which of them are ``placed``."""
+    v = _feature_rows(batch, idf, keep) @ projection
+    norms = np.linalg.norm(v, axis=1)
+    placed = norms > 0
+    v[placed] /= norms[placed, None]
+    v[~placed, 0] = 1.0  # any unit vector: cosine k-means refuses zero vectors
+    return v, placed
+
+
+def nearest_centres(v: np.ndarray, centres: np.ndarray, distance_measure: str) -> np.ndarray:
+    """Each row of ``v``'s nearest centre (the first of equals), as MLlib's KMeansModel
+    assigns: squared Euclidean distance, or cosine distance (1 - cosine similarity)."""
+    if distance_measure == "cosine":
+        norms = np.linalg.norm(centres, axis=1)
+        unit = centres / np.where(norms > 0, norms, 1.0)[:, None]
+        return np.argmax(v @ unit.T, axis=1)
+    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, and |v|^2 is the same for every centre
+    return np.argmin((centres * centres).sum(axis=1) - 2.0 * (v @ centres.T), axis=1)
+
+
+def assigned_sets(
+    sets: DataFrame, embedding: Embedding, centres: np.ndarray, distance_measure: str
+) -> DataFrame:
+    """``group_id, category, idx, weight``: every tag set with its nearest of ``centres``
+    (the fitted model's), :data:`MIXED_ID` when it is not placed. Embedding and assignment
+    in one narrow map, one numpy product each per batch: no vector column, no second pass.
+    """
+    shared = sets.sparkSession.sparkContext.broadcast(
+        (embedding.projection.astype(np.float64), embedding.idf, embedding.keep, centres)
+    )
+
+    def assign(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        projection, idf, keep, centres = shared.value
+        for batch in batches:
+            v, placed = _embed_batch(batch, projection, idf, keep)
+            nearest = nearest_centres(v, centres, distance_measure)
+            category = np.where(placed, nearest, MIXED_ID).astype(np.int32)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column("set_id"),
+                    pa.array(category),
+                    batch.column("idx"),
+                    batch.column("weight"),
+                ],
+                [GROUP_COL, CATEGORY_COL, "idx", "weight"],
+            )
+
+    schema = f"{GROUP_COL} long, {CATEGORY_COL} int, idx binary, weight long"
+    return sets.select("set_id", "idx", "weight").mapInArrow(assign, schema)
 
 
 def inverse_sqrt(values: np.ndarray) -> np.ndarray:
@@ -568,8 +627,7 @@ def fit(
     keep = sets.vocabulary.mask(excluded)
     embedding = embed(sets, features, features.dims or auto_dims(kmeans.k), kmeans.seed, keep)
     info = embedding.info
-    embedded = embedding.of(sets.sets)
-    n_points = sets.count if keep.all() else embedded.filter("placed").count()
+    n_points = sets.count if keep.all() else embedding.of(sets.sets).filter("placed").count()
     check_k(kmeans.k, n_points)
     # drawn before embedding, so only the sample is embedded twice; cached: k-means reads it
     # once per iteration, and its summary once more
@@ -578,12 +636,8 @@ def fit(
     info["fit_sets"] = min(n_points, kmeans.fit_sets or n_points)
     log.info("k-means: k=%d on about %d of %d tag sets", kmeans.k, info["fit_sets"], n_points)
     model = kmeans_estimator(kmeans).setWeightCol("weight").fit(sample)
-    groups = model.transform(embedded).select(
-        F.col("set_id").alias(GROUP_COL),
-        F.when(F.col("placed"), F.col(CATEGORY_COL)).otherwise(MIXED_ID).alias(CATEGORY_COL),
-        "idx",
-        "weight",
-    )
+    centres = np.array(model.clusterCenters())
+    groups = assigned_sets(sets.sets, embedding, centres, kmeans.distance_measure)
     summary = model.summary
     return Fit(
         groups,

@@ -17,6 +17,7 @@ from tagspark.features import (
     GROUP_COL,
     auto_dims,
     fit,
+    nearest_centres,
     pack_sets,
     power_basis,
     set_tags,
@@ -126,6 +127,24 @@ def test_sorted_unique_matches_numpy_unique():
     keys = np.repeat(np.arange(50), 7) * 100 + rng.integers(0, 20, 350)  # runs, repeats
     assert np.array_equal(sorted_unique(keys), np.unique(keys))
     assert sorted_unique(np.array([], dtype=np.int64)).tolist() == []
+
+
+@pytest.mark.parametrize("measure", ["euclidean", "cosine"])
+def test_nearest_centres_agree_with_mllib(spark, measure):
+    from pyspark.ml.clustering import KMeans
+    from pyspark.ml.linalg import Vectors
+
+    rng = np.random.default_rng(5)
+    points = rng.standard_normal((300, 3)) + np.repeat(rng.standard_normal((6, 3)) * 3, 50, 0)
+    points /= np.linalg.norm(points, axis=1)[:, None]  # unit rows, as embeddings are
+    frame = spark.createDataFrame([(Vectors.dense(p),) for p in points.tolist()], ["features"])
+    model = KMeans(k=6, seed=1, distanceMeasure=measure).fit(frame)
+    expected = [r["prediction"] for r in model.transform(frame).collect()]
+    centres = np.array(model.clusterCenters())
+    assert nearest_centres(points, centres, measure).tolist() == expected
+    # the first of two equally near centres wins, as in MLlib
+    twins = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    assert nearest_centres(np.array([[1.0, 0.0, 0.0]]), twins, measure).tolist() == [0]
 
 
 def test_identical_tag_sets_collapse_into_one_weighted_row(spark, keep):
