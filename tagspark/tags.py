@@ -38,9 +38,18 @@ SPACE = (
 )
 
 
+_LEADING_HASH = rf"^[\s\p{{Z}}{_HASH}]+"
+
+
 def normalise_tag(tag: Column) -> Column:
-    """Trim white space, strip leading ``#`` and lower-case one tag (a string column)."""
-    return F.lower(F.rtrim(F.ltrim(tag, F.lit(SPACE + _HASH)), F.lit(SPACE)))
+    """Trim white space, strip leading ``#`` and lower-case one tag (a string column).
+
+    ``btrim`` with a character set, not ``ltrim``/``rtrim`` with one (Spark deprecates
+    their two-argument forms); the regular expression only runs on a tag that starts with
+    ``#`` once trimmed."""
+    trimmed = F.btrim(tag, F.lit(SPACE))
+    hashed = trimmed.startswith("#") | trimmed.startswith("\uff03")
+    return F.lower(F.when(hashed, F.regexp_replace(trimmed, _LEADING_HASH, "")).otherwise(trimmed))
 
 
 def normalise_tags(tags: Column) -> Column:
