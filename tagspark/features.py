@@ -37,11 +37,8 @@ Posts with no vocabulary tag (every tag rarer than ``min_doc_freq``) have no fea
 from __future__ import annotations
 
 import logging
-import operator
-import os
 import pickle
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +79,6 @@ MAX_AUTO_DIMS = 24
 # cores: 2 partitions build the sets, the tag matrix and the embedding in 8 s where 10 take
 # 18 s (each task also adds a tag matrix the size of the vocabulary's).
 POSTS_PER_PARTITION = 500_000
-# threads for the driver's sparse products (numpy's own BLAS threads cover the dense ones)
-DRIVER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -445,15 +440,13 @@ def power_basis(gram: sparse.csr_matrix, dims: int, iterations: int, seed: int) 
     exact top-32 eigenvectors give NMI 0.65 on the 300-theme benchmark corpus, where 50
     power iterations give 0.96; on stackexchange_5sites both give about 0.90.
     """
-    basis = np.random.default_rng(seed).standard_normal((gram.shape[0], dims))
-    # scipy multiplies on one core; bands of rows multiply in parallel (scipy releases the
-    # GIL) and give the same rows bit for bit
-    bands = [gram[rows] for rows in np.array_split(np.arange(gram.shape[0]), DRIVER_THREADS)]
-    with ThreadPoolExecutor(DRIVER_THREADS) as pool:
-        for _ in range(iterations):
-            product = np.vstack(list(pool.map(operator.matmul, bands, [basis] * len(bands))))
-            basis, _ = np.linalg.qr(product)
-    return basis
+    # single precision: the products stream half the bytes (measured 1.9 s against 2.7 s at
+    # 1M posts, 24,020 tags); k-means only needs the directions, not their last digits
+    matrix = gram.astype(np.float32)
+    basis = np.random.default_rng(seed).standard_normal((gram.shape[0], dims)).astype(np.float32)
+    for _ in range(iterations):
+        basis, _ = np.linalg.qr(matrix @ basis)
+    return basis.astype(np.float64)
 
 
 def with_embedding(
