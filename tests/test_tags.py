@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import random
+
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from tagspark.tags import extract_hashtags, normalise_tags, parse_tag_text
+from tagspark.tags import (
+    _normalise_each,
+    _normalised,
+    extract_hashtags,
+    normalise_tags,
+    parse_tag_text,
+)
 
 CAPTIONS = [
     ("#café au lait", ["café"]),
@@ -57,6 +65,28 @@ TAG_LISTS = [
 
 def test_normalise_tag_lists(spark):
     _check(spark, TAG_LISTS, "array<string>", normalise_tags)
+
+
+def test_lists_taken_as_normalised_are_exactly_what_normalising_each_tag_gives(spark):
+    # normalise_tags skips the per-tag work for lists it finds normalised already; random
+    # lists near every check's edge (the join character \x01 in a tag, spaces, #, case,
+    # empty and null tags, repeats) must come out the same either way
+    rng = random.Random(5)
+    letters = ["a", "b", "-", "B", "#", "＃", " ", "\t", "\u00a0", "\x01", "é"]
+    weights = [20, 20, 10, 1, 1, 1, 1, 1, 1, 1, 1]
+
+    def tag():
+        roll = rng.random()
+        return None if roll < 0.05 else "".join(rng.choices(letters, weights, k=rng.randrange(4)))
+
+    lists = [([tag() for _ in range(rng.randrange(5))],) for _ in range(3000)]
+    lists += [(["a", "b", "a"],), (["ab"],), (["a\x01b"],), (["a\x01", "b"],), (None,)]
+    df = spark.createDataFrame(lists, "tags array<string>")
+    assert 300 < df.filter(_normalised(F.col("tags"))).count() < 3000  # both paths run
+    assertDataFrameEqual(
+        df.select("tags", normalise_tags(F.col("tags")).alias("out")),
+        df.select("tags", _normalise_each(F.col("tags")).alias("out")),
+    )
 
 
 TEXT_FORMS = [
