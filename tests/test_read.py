@@ -116,6 +116,11 @@ def test_jsonl_with_bad_records_loses_nothing(spark, tmp_path):
         b'{"id": "e", "tags": []}',
         b'{"id": 7, "tags": null, "text": "#one"}',
         b'{"id": "f", "tags": {"a": 1}}',
+        # the list read from the record as it is: escapes decoded, nulls left to normalising,
+        # only the exact field name, whatever else the record holds
+        b'{"TAGS": ["no"], "id": "g", "x": {"y": [1, {"z": "tags"}]}, '
+        b'"tags": ["\\u00c9t\\u00e9", null]}',
+        b'{"id": "h", "tags": [null]}',
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     numbered = _read(spark, [path], "auto")
@@ -125,6 +130,7 @@ def test_jsonl_with_bad_records_loses_nothing(spark, tmp_path):
             ("posts.jsonl:2", ["x", "y"]),
             ("posts.jsonl:3", ["beach", "sea"]),
             ("7", ["one"]),
+            ("g", ["\u00e9t\u00e9"]),
         ],
         "id string, tags array<string>",
     )
@@ -146,8 +152,8 @@ def test_jsonl_with_bad_records_loses_nothing(spark, tmp_path):
 
 def test_configurable_field_names(spark, tmp_path):
     path = tmp_path / "p.jsonl"
-    path.write_text('{"post": "x1", "hashtags": ["a"]}\n{"post": "x2", "body": "#b"}\n')
-    cfg = InputConfig(tags_field="hashtags", text_fields=("body",), id_field="post")
+    path.write_text('{"post": "x1", "hash.tags": ["a"]}\n{"post": "x2", "body": "#b"}\n')
+    cfg = InputConfig(tags_field="hash.tags", text_fields=("body",), id_field="post")
     expected = spark.createDataFrame(
         [("x1", ["a"]), ("x2", ["b"])], "id string, tags array<string>"
     )
