@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tagspark.features import CATEGORY_COL, GROUP_COL, MIXED_ID, tag_values
@@ -56,14 +56,30 @@ class Category:
         }
 
 
-def category_cells(groups: DataFrame, idf: np.ndarray) -> DataFrame:
-    """``category, idx, posts, sx`` for every (category, tag) that occurs: how many of the
-    category's posts carry the tag, and the sum of their ``x`` for it.
+# the idx of the row category_cells adds per category, holding its number of posts
+SIZE_ROW = -1
 
-    ``groups`` has ``category, idx, weight``, one row per distinct tag set (with its
-    category) standing for ``weight`` posts; ``idf`` is the vocabulary's. Each partition
-    adds up its own cells with numpy (one row a cell it has, never one a post); Spark adds
-    the partitions' cells.
+
+@dataclass(frozen=True)
+class Cells:
+    """Every (category, tag) that occurs, on the driver: ``posts[i]`` of category
+    ``category[i]`` carry tag ``idx[i]`` and their ``x`` for it adds up to ``sx[i]``;
+    ``sizes`` is ``{category: posts}``. At most k x vocabulary cells, never one a post."""
+
+    category: np.ndarray
+    idx: np.ndarray
+    posts: np.ndarray
+    sx: np.ndarray
+    sizes: dict[int, int]
+
+
+def category_cells(groups: DataFrame, idf: np.ndarray) -> Cells:
+    """The :class:`Cells` of ``groups`` (``category, idx, weight``, one row per distinct
+    tag set, with its category, standing for ``weight`` posts; ``idf`` is the vocabulary's).
+
+    Each partition adds up its own cells with numpy (one row a cell it has, and one a
+    category for its size, never one a post); Spark adds the partitions' cells, and the
+    total comes to the driver, where naming needs it whole.
     """
     shared = groups.sparkSession.sparkContext.broadcast(idf)
 
@@ -71,81 +87,105 @@ def category_cells(groups: DataFrame, idf: np.ndarray) -> DataFrame:
         keys, posts, sx = [], [], []
         for batch in batches:
             idx, rows, x = tag_values(batch.column("idx"), shared.value)
-            weight = batch.column("weight").to_numpy()[rows]
-            category = batch.column(CATEGORY_COL).to_numpy().astype(np.int64)[rows]
-            keys.append((category - MIXED_ID) << 32 | idx.astype(np.int64))
-            posts.append(weight)
-            sx.append(weight * x)
+            weight = batch.column("weight").to_numpy()
+            category = batch.column(CATEGORY_COL).to_numpy().astype(np.int64)
+            keys += [_cell_key(category[rows], idx), _cell_key(category, SIZE_ROW)]
+            posts += [weight[rows], weight]
+            sx += [weight[rows] * x, np.zeros(len(weight))]
         if keys:
             cells, at = np.unique(np.concatenate(keys), return_inverse=True)
             yield pa.RecordBatch.from_arrays(
                 [
                     pa.array((cells >> 32) + MIXED_ID, pa.int32()),
-                    pa.array(cells & 0xFFFFFFFF, pa.int32()),
+                    pa.array((cells & 0xFFFFFFFF) + SIZE_ROW, pa.int32()),
                     pa.array(np.bincount(at, np.concatenate(posts)).round().astype(np.int64)),
                     pa.array(np.bincount(at, np.concatenate(sx))),
                 ],
                 [CATEGORY_COL, "idx", "posts", "sx"],
             )
 
-    return (
+    table = (
         groups.select(CATEGORY_COL, "idx", "weight")
         .mapInArrow(add_up, f"{CATEGORY_COL} int, idx int, posts long, sx double")
         .groupBy(CATEGORY_COL, "idx")
         .agg(F.sum("posts").alias("posts"), F.sum("sx").alias("sx"))
+        .toArrow()  # k x vocabulary rows at most
+    )
+    category = table.column(CATEGORY_COL).to_numpy().astype(np.int64)
+    idx = table.column("idx").to_numpy().astype(np.int64)
+    posts = table.column("posts").to_numpy()
+    size = idx == SIZE_ROW
+    tag = ~size
+    return Cells(
+        category[tag],
+        idx[tag],
+        posts[tag],
+        table.column("sx").to_numpy()[tag],
+        {int(c): int(n) for c, n in zip(category[size], posts[size], strict=True)},
     )
 
 
-def category_sizes(groups: DataFrame) -> dict[int, int]:
-    """``{category: posts}`` (k + 1 rows at most)."""
-    rows = groups.groupBy(CATEGORY_COL).agg(F.sum("weight").alias("size")).collect()
-    return {r[CATEGORY_COL]: int(r["size"]) for r in rows}
+def _cell_key(category: np.ndarray, idx: np.ndarray | int) -> np.ndarray:
+    """One int64 a (category, idx) pair, ordered by category then idx."""
+    return (category - MIXED_ID) << 32 | (np.asarray(idx, dtype=np.int64) - SIZE_ROW)
 
 
-def category_tag_weights(
-    cells: DataFrame, sizes: dict[int, int], vocabulary: DataFrame
-) -> DataFrame:
-    """``category, idx, tag, weight, posts`` for every tag that occurs in a category:
-    ``weight`` is the sum of the posts' ``x`` over the category's size. ``vocabulary`` is
-    the ``idx, tag`` table."""
-    size = cells.sparkSession.createDataFrame(
-        [(c, n) for c, n in sizes.items()], f"{CATEGORY_COL} int, size long"
-    )
-    return (
-        cells.join(F.broadcast(size), CATEGORY_COL)
-        .join(F.broadcast(vocabulary), "idx")
-        .select(CATEGORY_COL, "idx", "tag", (F.col("sx") / F.col("size")).alias("weight"), "posts")
-    )
+def tag_weights(cells: Cells, sizes: dict[int, int]) -> np.ndarray:
+    """Each cell's weight: the sum of its posts' ``x`` over its category's size
+    (``sizes``, which may count more posts than ``cells.sizes``: ones with no tag)."""
+    ids = np.array(sorted(sizes), dtype=np.int64)
+    size = np.array([sizes[c] for c in ids], dtype=float)[np.searchsorted(ids, cells.category)]
+    return cells.sx / size
 
 
-def top_tags(weights: DataFrame, n: int) -> DataFrame:
-    """The ``n`` heaviest tags of each category, ties broken by tag, with their ``rank``."""
-    order = Window.partitionBy(CATEGORY_COL).orderBy(F.desc("weight"), F.desc("posts"), "tag")
-    return weights.withColumn("rank", F.row_number().over(order)).filter(F.col("rank") <= n)
+def top_tags(
+    cells: Cells, weights: np.ndarray, tags: tuple[str, ...], n: int, excluded: list[int]
+) -> dict[int, list[RankedTag]]:
+    """The ``n`` heaviest tags of each category (ties by posts, then by tag), leaving out
+    the ``excluded`` tag indices. ``tags`` names the indices (the vocabulary)."""
+    by_name = np.empty(len(tags), dtype=np.int64)
+    by_name[sorted(range(len(tags)), key=tags.__getitem__)] = np.arange(len(tags))
+    kept = np.flatnonzero(~np.isin(cells.idx, excluded))
+    order = kept[
+        np.lexsort(
+            (
+                by_name[cells.idx[kept]],
+                -cells.posts[kept],
+                -weights[kept],
+                cells.category[kept],
+            )
+        )
+    ]
+    # the cells come grouped by category: each one's rank is its place after the first
+    category = cells.category[order]
+    first = np.flatnonzero(np.r_[True, category[1:] != category[:-1]])
+    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    ranked: dict[int, list[RankedTag]] = {}
+    for i in order[rank < n]:
+        ranked.setdefault(int(cells.category[i]), []).append(
+            RankedTag(tags[cells.idx[i]], float(weights[i]), int(cells.posts[i]))
+        )
+    return ranked
 
 
 def group_distances(
-    groups: DataFrame, weights: DataFrame, idf: np.ndarray, distance_measure: str
+    groups: DataFrame, cells: Cells, weights: np.ndarray, idf: np.ndarray, distance_measure: str
 ) -> DataFrame:
     """``group_id, category, distance``: each group's distance to its category's centre in
-    tag space (the centre's coordinates are the category's tag weights).
+    tag space (the centre's coordinates are the category's tag ``weights``, one a cell).
 
-    The centres (one weight a (category, tag) pair: k x vocabulary at most, never one a
-    post) are brought to the driver and broadcast; each Arrow batch of groups then looks up
-    its tags' weights at once.
+    The centres are broadcast; each Arrow batch of groups then looks up its tags' weights
+    at once.
     """
-    centres = weights.select(CATEGORY_COL, "idx", "weight").toArrow()
-    category = centres.column(CATEGORY_COL).to_numpy().astype(np.int64)
-    idx = centres.column("idx").to_numpy().astype(np.int64)
-    weight = centres.column("weight").to_numpy()
-    ids = np.unique(category)
-    width = int(idx.max(initial=0)) + 1
+    ids = np.unique(cells.category)
+    width = int(cells.idx.max(initial=0)) + 1
     # one sorted key a (category, tag) cell, looked up by binary search
-    keys = np.searchsorted(ids, category) * width + idx
+    at_centre = np.searchsorted(ids, cells.category)
+    keys = at_centre * width + cells.idx
     order = np.argsort(keys)
-    c2 = np.bincount(np.searchsorted(ids, category), weight * weight, minlength=len(ids))
+    c2 = np.bincount(at_centre, weights * weights, minlength=len(ids))
     shared = groups.sparkSession.sparkContext.broadcast(
-        (ids, keys[order], weight[order], c2, width, idf)
+        (ids, keys[order], weights[order], c2, width, idf)
     )
     cosine = distance_measure == "cosine"
 
@@ -176,16 +216,12 @@ def group_distances(
     )
 
 
-def empty_distance(weights: DataFrame, distance_measure: str) -> float:
+def empty_distance(cells: Cells, weights: np.ndarray, distance_measure: str) -> float:
     """The distance of a post with no vocabulary tag (all zero) to the ``mixed`` centre."""
     if distance_measure == "cosine":
         return 1.0
-    row = (
-        weights.filter(F.col(CATEGORY_COL) == MIXED_ID)
-        .agg(F.sum(F.col("weight") ** 2).alias("c2"))
-        .first()
-    )
-    return float(np.sqrt(row["c2"] or 0.0))
+    mixed = weights[cells.category == MIXED_ID]
+    return float(np.sqrt(np.sum(mixed * mixed)))
 
 
 def name_categories(
@@ -231,10 +267,9 @@ def name_categories(
     return categories
 
 
-def collect_categories(top: DataFrame, sizes: dict[int, int], name_tags: int) -> list[Category]:
-    """Bring the (small: k x tags_per_category rows) top-tag table to the driver and name
-    every category of ``sizes`` (``{category: posts}``)."""
-    grouped: dict[int, list[RankedTag]] = {c: [] for c in sizes}
-    for r in sorted(top.collect(), key=lambda r: (r[CATEGORY_COL], r["rank"])):
-        grouped[r[CATEGORY_COL]].append(RankedTag(r["tag"], float(r["weight"]), int(r["posts"])))
-    return name_categories([(c, sizes[c], tags) for c, tags in grouped.items()], name_tags)
+def ranked_categories(
+    ranked: dict[int, list[RankedTag]], sizes: dict[int, int], name_tags: int
+) -> list[Category]:
+    """Name every category of ``sizes`` (``{category: posts}``) from its ranked tags
+    (:func:`top_tags`; none for a category whose every tag was left out)."""
+    return name_categories([(c, n, ranked.get(c, [])) for c, n in sizes.items()], name_tags)

@@ -16,65 +16,69 @@ name a category. A post left with no tag that is neither generic nor too rare to
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
+from tagspark.categories import Cells
 from tagspark.config import GenericConfig
 from tagspark.features import CATEGORY_COL, MIXED_ID, Vocabulary, unpack_sets
 
 MIN_CATEGORIES = 3
 
 
-def tag_spread(cells: DataFrame, sizes: dict[int, int]) -> DataFrame:
-    """``idx, posts, share, spread, categories`` for every vocabulary tag of the clustered
-    posts, from :func:`tagspark.categories.category_cells` and the category ``sizes``
-    (:data:`MIXED_ID` is left out of both)."""
-    placed = {c: n for c, n in sizes.items() if c != MIXED_ID}
+@dataclass(frozen=True)
+class TagSpread:
+    """Per vocabulary tag ``idx`` of the placed posts: ``posts`` carrying it, their
+    ``share`` of the placed posts, its ``spread`` over the categories, and in how many
+    ``categories`` it occurs (arrays, one entry a tag)."""
+
+    idx: np.ndarray
+    posts: np.ndarray
+    share: np.ndarray
+    spread: np.ndarray
+    categories: np.ndarray
+
+
+def tag_spread(cells: Cells) -> TagSpread:
+    """The :class:`TagSpread` of every tag in ``cells``
+    (:func:`tagspark.categories.category_cells`), :data:`MIXED_ID` left out."""
+    placed = {c: n for c, n in cells.sizes.items() if c != MIXED_ID}
     total = sum(placed.values())
     corpus_entropy = -sum(n / total * np.log(n / total) for n in placed.values() if n)
-    per_tag = (
-        cells.filter(F.col(CATEGORY_COL) != MIXED_ID)
-        .groupBy("idx")
-        .agg(
-            F.sum("posts").alias("posts"),
-            F.count(F.lit(1)).alias("categories"),
-            F.collect_list("posts").alias("ns"),
-        )
-    )
-    entropy = F.aggregate(
-        "ns",
-        F.lit(0.0),
-        lambda acc, n: acc - (n / F.col("posts")) * F.log(n / F.col("posts")),
-    )
-    return per_tag.select(
-        "idx",
-        "posts",
-        (F.col("posts") / F.lit(float(max(total, 1)))).alias("share"),
-        F.exp(entropy - F.lit(corpus_entropy)).alias("spread"),
-        "categories",
+    in_category = cells.category != MIXED_ID
+    tags, at = np.unique(cells.idx[in_category], return_inverse=True)
+    counts = cells.posts[in_category]
+    posts = np.bincount(at, counts, minlength=len(tags))
+    p = counts / posts[at]
+    entropy = -np.bincount(at, p * np.log(p), minlength=len(tags))
+    return TagSpread(
+        tags,
+        posts.round().astype(np.int64),
+        posts / float(max(total, 1)),
+        np.exp(entropy - corpus_entropy),
+        np.bincount(at, minlength=len(tags)),
     )
 
 
-def generic_tags(spread: DataFrame, cfg: GenericConfig, vocabulary: Vocabulary) -> list[dict]:
+def generic_tags(spread: TagSpread, cfg: GenericConfig, vocabulary: Vocabulary) -> list[dict]:
     """The generic tags, most frequent first: detected ones (when ``cfg.detect``) and the
-    user's ``cfg.tags``, each ``{"tag", "posts", "share", "spread", "source"}``.
-    The detected list is small (every tag in it is in ``min_share`` of the posts)."""
+    user's ``cfg.tags``, each ``{"tag", "posts", "share", "spread", "source"}``."""
     found: dict[str, dict] = {}
     if cfg.detect:
-        rows = spread.filter(
-            (F.col("share") >= cfg.min_share)
-            & (F.col("spread") >= cfg.min_spread)
-            & (F.col("categories") >= MIN_CATEGORIES)
-        ).collect()
-        for r in rows:
-            found[vocabulary.tags[r["idx"]]] = _entry(r, vocabulary, "detected")
+        hit = (
+            (spread.share >= cfg.min_share)
+            & (spread.spread >= cfg.min_spread)
+            & (spread.categories >= MIN_CATEGORIES)
+        )
+        for i in np.flatnonzero(hit):
+            found[vocabulary.tags[spread.idx[i]]] = _entry(spread, i, vocabulary, "detected")
     listed = listed_tags(cfg)
     if listed:
-        for r in spread.filter(F.col("idx").isin(vocabulary.indices(listed))).collect():
-            found[vocabulary.tags[r["idx"]]] = _entry(r, vocabulary, "listed")
+        for i in np.flatnonzero(np.isin(spread.idx, vocabulary.indices(listed))):
+            found[vocabulary.tags[spread.idx[i]]] = _entry(spread, i, vocabulary, "listed")
         for tag in listed:
             found.setdefault(
                 tag, {"tag": tag, "posts": 0, "share": 0.0, "spread": 0.0, "source": "listed"}
@@ -87,12 +91,12 @@ def listed_tags(cfg: GenericConfig) -> list[str]:
     return [t.strip().lstrip("#").lower() for t in cfg.tags if t.strip().lstrip("#")]
 
 
-def _entry(row, vocabulary: Vocabulary, source: str) -> dict:
+def _entry(spread: TagSpread, i: int, vocabulary: Vocabulary, source: str) -> dict:
     return {
-        "tag": vocabulary.tags[row["idx"]],
-        "posts": int(row["posts"]),
-        "share": round(float(row["share"]), 6),
-        "spread": round(float(row["spread"]), 4),
+        "tag": vocabulary.tags[spread.idx[i]],
+        "posts": int(spread.posts[i]),
+        "share": round(float(spread.share[i]), 6),
+        "spread": round(float(spread.spread[i]), 4),
         "source": source,
     }
 

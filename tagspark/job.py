@@ -140,18 +140,17 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             counts["distinct_tag_sets"] = sets.count
             fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed, cache)
             groups = cache(fitted.groups)
-            sizes = cat.category_sizes(groups)
             log.info("features: %s", fitted.info)
             log.info("k-means: %d iterations, cost %.4f", fitted.iterations, fitted.cost)
 
         with timer("name"):
-            cells = cache(cat.category_cells(groups, sets.vocabulary.idf))
-            spread = generic.tag_spread(cells, sizes)
-            generic_list = generic.generic_tags(spread, cfg.generic, sets.vocabulary)
+            cells = cat.category_cells(groups, sets.vocabulary.idf)
+            generic_list = generic.generic_tags(
+                generic.tag_spread(cells), cfg.generic, sets.vocabulary
+            )
             generic_names = [g["tag"] for g in generic_list]
             if generic_names:
                 log.info("generic tags (%d): %s", len(generic_names), ", ".join(generic_names[:20]))
-            counted = groups  # the groups cells and sizes were counted from
             detected = sorted(set(generic_names) - set(listed))
             if cfg.generic.exclude_from_features and detected:
                 log.info("fitting again without the %d detected generic tags", len(detected))
@@ -159,20 +158,19 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 groups = cache(fitted.groups)
             generic_idx = sets.vocabulary.indices(generic_names)
             final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
-            final_sizes = sizes if final is counted else cat.category_sizes(final)
-            if groups is not counted or final_sizes != sizes:
-                # a second fit, or sets moved to mixed: add up the tags again
+            if final is not groups:
+                # sets may have moved to mixed (or been fitted again): add up the tags again
                 cells = cat.category_cells(final, sets.vocabulary.idf)
-            sizes = final_sizes
+            sizes = dict(cells.sizes)
             # posts with no vocabulary tag have no tag set: they are mixed too
             no_tag_posts = counts["kept"] - sum(sizes.values())
             if no_tag_posts:
                 sizes[cat.MIXED_ID] = sizes.get(cat.MIXED_ID, 0) + no_tag_posts
-            vocabulary = sets.vocabulary.to_frame(spark)
-            weights = cache(cat.category_tag_weights(cells, sizes, vocabulary))
-            naming_weights = weights.filter(~F.col("tag").isin(generic_names))
-            top = cat.top_tags(naming_weights, cfg.naming.tags_per_category)
-            categories = cat.collect_categories(top, sizes, cfg.naming.name_tags)
+            weights = cat.tag_weights(cells, sizes)
+            ranked = cat.top_tags(
+                cells, weights, sets.vocabulary.tags, cfg.naming.tags_per_category, generic_idx
+            )
+            categories = cat.ranked_categories(ranked, sizes, cfg.naming.name_tags)
             counts["mixed"] = sizes.get(cat.MIXED_ID, 0)
             log.info("mixed bucket: %d posts with no category-specific tag", counts["mixed"])
             empty = cfg.kmeans.k - sum(c.id != cat.MIXED_ID for c in categories)
@@ -181,9 +179,10 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                     "%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k
                 )
             measure = cfg.kmeans.distance_measure
+            no_tag_distance = cat.empty_distance(cells, weights, measure)
             predictions = cache(
                 fitted.posts.join(
-                    cat.group_distances(final, weights, sets.vocabulary.idf, measure),
+                    cat.group_distances(final, cells, weights, sets.vocabulary.idf, measure),
                     GROUP_COL,
                     "left",
                 ).select(
@@ -191,9 +190,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                     "id",
                     "label",
                     F.coalesce(CATEGORY_COL, F.lit(cat.MIXED_ID)).alias(CATEGORY_COL),
-                    F.coalesce("distance", F.lit(cat.empty_distance(weights, measure))).alias(
-                        "distance"
-                    ),
+                    F.coalesce("distance", F.lit(no_tag_distance)).alias("distance"),
                 )
             )
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import sparse
 
 from tagspark import choose_k
-from tagspark.categories import category_cells, category_sizes
+from tagspark.categories import category_cells
 from tagspark.cli import main
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
 from tagspark.errors import ConfigError, ParameterError
@@ -208,7 +208,7 @@ def test_generic_tags_are_detected_by_share_and_spread(spark, keep):
     sets = tag_sets(df, len(posts), 2, keep)
     fitted = fit(df, sets, FeaturesConfig(), KMeansConfig(k=4, seed=0), [], keep)
     groups = keep(fitted.groups)
-    spread = tag_spread(category_cells(groups, sets.vocabulary.idf), category_sizes(groups))
+    spread = tag_spread(category_cells(groups, sets.vocabulary.idf))
     found = generic_tags(spread, GenericConfig(), sets.vocabulary)
     assert [g["tag"] for g in found] == ["instagood", "love"]
     assert all(g["source"] == "detected" and g["spread"] > 0.9 for g in found)
