@@ -54,7 +54,7 @@ class KMeansConfig:
     seed: int = 42
     init_mode: str = "k-means||"
     init_steps: int = 2
-    fit_sets: int = 100_000
+    fit_sets: int = 50_000
     distance_measure: str = "euclidean"
     auto_k: bool = False
     k_range: str = "2:60"
