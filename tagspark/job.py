@@ -180,19 +180,19 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 )
             measure = cfg.kmeans.distance_measure
             no_tag_distance = cat.empty_distance(cells, weights, measure)
-            predictions = cache(
-                fitted.posts.join(
-                    cat.group_distances(final, cells, weights, sets.vocabulary.idf, measure),
-                    GROUP_COL,
-                    "left",
-                ).select(
-                    "_pos",
-                    "id",
-                    "label",
-                    F.coalesce(CATEGORY_COL, F.lit(cat.MIXED_ID)).alias(CATEGORY_COL),
-                    F.coalesce("distance", F.lit(no_tag_distance)).alias("distance"),
-                )
+            predictions = fitted.posts.join(
+                cat.group_distances(final, cells, weights, sets.vocabulary.idf, measure),
+                GROUP_COL,
+                "left",
+            ).select(
+                "_pos",
+                "id",
+                "label",
+                F.coalesce(CATEGORY_COL, F.lit(cat.MIXED_ID)).alias(CATEGORY_COL),
+                F.coalesce("distance", F.lit(no_tag_distance)).alias("distance"),
             )
+            if cfg.input.label_field:  # read twice: scored, then written
+                predictions = cache(predictions)
 
         scored = None
         if cfg.input.label_field:
