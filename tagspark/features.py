@@ -49,7 +49,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans, KMeansModel
 from pyspark.ml.feature import IDF, HashingTF, Normalizer
 from pyspark.ml.functions import array_to_vector
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -122,10 +122,6 @@ class Vocabulary:
         """The indices of those ``tags`` that are in the vocabulary."""
         position = {t: i for i, t in enumerate(self.tags)}
         return sorted(position[t] for t in set(tags) if t in position)
-
-    def to_frame(self, spark: SparkSession) -> DataFrame:
-        """``idx, tag``: a small table to join tag names back onto indices."""
-        return spark.createDataFrame(list(enumerate(self.tags)), "idx int, tag string")
 
 
 @dataclass
