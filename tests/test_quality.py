@@ -9,7 +9,7 @@ import pytest
 from scipy import sparse
 
 from tagspark import choose_k
-from tagspark.categories import category_cells
+from tagspark.categories import Cells, category_cells, empty_distance, tag_weights, top_tags
 from tagspark.cli import main
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
 from tagspark.errors import ConfigError, ParameterError
@@ -316,3 +316,31 @@ def test_generic_tags_can_be_left_out_of_the_features(spark, tmp_path):
         themes.setdefault(p["label"], set()).add(assigned[p["id"]])
     assert themes.pop("none") == {-1}
     assert all(len(c) == 1 for c in themes.values()) and len(set.union(*themes.values())) == 4
+
+
+def test_top_tags_rank_by_weight_then_posts_then_tag_and_leave_out_excluded():
+    tags = ("c", "b", "a", "generic")
+    # category 0 (4 posts): a and b tie on weight and posts, so the tag decides; c has the
+    # same sum over fewer posts and ranks last; category -1 (mixed) holds the generic tag
+    cells = Cells(
+        category=np.array([0, 0, 0, 0, -1]),
+        idx=np.array([0, 1, 2, 3, 3]),
+        posts=np.array([1, 2, 2, 4, 2]),
+        sx=np.array([1.0, 1.0, 1.0, 4.0, 1.0]),
+        sizes={0: 4, -1: 2},
+    )
+    sizes = {0: 4, -1: 3}  # one more mixed post with no tag at all
+    weights = tag_weights(cells, sizes)
+    assert np.allclose(weights, [0.25, 0.25, 0.25, 1.0, 1 / 3])
+    ranked = top_tags(cells, weights, tags, n=2, excluded=[3])
+    assert {c: [(t.tag, t.posts) for t in ts] for c, ts in ranked.items()} == {
+        0: [("a", 2), ("b", 2)]
+    }
+    assert [t.tag for t in top_tags(cells, weights, tags, n=5, excluded=[])[0]] == [
+        "generic",
+        "a",
+        "b",
+        "c",
+    ]
+    assert empty_distance(cells, weights, "euclidean") == pytest.approx(1 / 3)
+    assert empty_distance(cells, weights, "cosine") == 1.0
