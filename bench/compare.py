@@ -67,30 +67,49 @@ def measure(cmd: list[str], log: Path) -> dict:
     return {"seconds": seconds, "peak_mb": peak}
 
 
-def run_sklearn(path: str, k: int, max_iter: int, seed: int, report: str) -> None:
+def run_sklearn(
+    path: str, k: int, max_iter: int, seed: int, report: str, svd_dims: int = 0, sample: int = 0
+) -> None:
     """scikit-learn's end-to-end pipeline: reads the tags, clusters, and writes each post's
-    id and cluster (``report``.parquet) and its stage times (``report``)."""
+    id and cluster (``report``.parquet) and its stage times (``report``). With
+    ``svd_dims``, k-means runs on TruncatedSVD's ``svd_dims`` components of the TF-IDF
+    matrix, L2-normalised (latent semantic analysis, scikit-learn's text-clustering
+    example), instead of on the raw TF-IDF vectors. With ``sample``, only the first
+    ``sample`` posts are read (for a file larger than scikit-learn can hold)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from sklearn.cluster import KMeans
+    from sklearn.decomposition import TruncatedSVD
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import Normalizer
 
     t0 = time.perf_counter()
     ids, docs = [], []
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
+        for n, line in enumerate(fh):
+            if sample and n == sample:
+                break
             row = json.loads(line)
             ids.append(row["id"])
             docs.append(row["tags"])
     t1 = time.perf_counter()
-    x = TfidfVectorizer(analyzer=lambda tags: tags, binary=True).fit_transform(docs)
+    vectorizer = TfidfVectorizer(analyzer=lambda tags: tags, binary=True)
+    x = vectorizer.fit_transform(docs)
+    del docs
     t2 = time.perf_counter()
+    stages = {"read": t1 - t0, "tfidf": t2 - t1}
+    if svd_dims:
+        x = TruncatedSVD(svd_dims, random_state=seed).fit_transform(x)
+        x = Normalizer(copy=False).fit_transform(x)
+        stages["svd"] = time.perf_counter() - t2
+        t2 = time.perf_counter()
     km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, algorithm="lloyd", random_state=seed)
     pred = km.fit_predict(x)
     pq.write_table(pa.table({"id": ids, "category_id": pred}), f"{report}.parquet")
-    t3 = time.perf_counter()
-    stages = {"read": t1 - t0, "tfidf": t2 - t1, "kmeans+write": t3 - t2}
-    Path(report).write_text(json.dumps({"stages": stages}))
+    stages["kmeans+write"] = time.perf_counter() - t2
+    Path(report).write_text(
+        json.dumps({"stages": stages, "vocabulary": len(vectorizer.vocabulary_)})
+    )
 
 
 def run_sklearn_measured(args: argparse.Namespace, tmp: str) -> dict:
@@ -109,6 +128,10 @@ def run_sklearn_measured(args: argparse.Namespace, tmp: str) -> dict:
             str(args.max_iter),
             "--seed",
             str(args.seed),
+            "--svd-dims",
+            str(args.svd_dims),
+            "--sklearn-sample",
+            str(args.sklearn_sample),
             "--report",
             report,
         ],
@@ -160,17 +183,49 @@ def main() -> None:
         help="skip scikit-learn (e.g. at 10M posts, beyond this machine's memory for it); "
         "no ratios are printed",
     )
+    parser.add_argument(
+        "--svd-dims",
+        type=int,
+        default=0,
+        help="scikit-learn clusters TruncatedSVD's components of TF-IDF (LSA), this many, "
+        "instead of raw TF-IDF (0); e.g. 100 for the long-tail table",
+    )
+    parser.add_argument(
+        "--sklearn-sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="scikit-learn reads only the first N posts (0: all), e.g. when the file is "
+        "larger than it can hold; it is scored on those",
+    )
+    parser.add_argument(
+        "--tagspark-set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="a config override for the tagspark default run (repeatable)",
+    )
     parser.add_argument("--sklearn-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.sklearn_only:
-        run_sklearn(args.input, args.k, args.max_iter, args.seed, args.report)
+        run_sklearn(
+            args.input,
+            args.k,
+            args.max_iter,
+            args.seed,
+            args.report,
+            args.svd_dims,
+            args.sklearn_sample,
+        )
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="tagspark-bench-") as tmp:
         if not args.no_sklearn:
-            rows.append(("scikit-learn", run_sklearn_measured(args, tmp)))
-        pipelines = [("tagspark default", [])] + (
+            name = f"sklearn svd{args.svd_dims}" if args.svd_dims else "scikit-learn"
+            rows.append((name, run_sklearn_measured(args, tmp)))
+        default = [arg for item in args.tagspark_set for arg in ("--set", item)]
+        pipelines = [("tagspark default", default)] + (
             [] if args.no_plain else [("tagspark plain", PLAIN)]
         )
 
@@ -196,25 +251,27 @@ def main() -> None:
             ]
             result = measure(cmd, Path(f"{out}.log"))
             result.update(score(args.input, f"{out}/assignments"))
-            result["stages"] = json.loads(Path(out, "model", "metadata.json").read_text())[
-                "timings_seconds"
-            ]
+            metadata = json.loads(Path(out, "model", "metadata.json").read_text())
+            result["stages"] = metadata["timings_seconds"]
+            result["vocabulary"] = metadata["features"].get("vocabulary", 0)
             rows.append((name, result))
-    base = rows[0][1]["seconds"] if rows[0][0] == "scikit-learn" else float("nan")
+    base = rows[0][1]["seconds"] if not rows[0][0].startswith("tagspark") else float("nan")
     scored = {r["posts"] for _, r in rows}
     print(
         f"corpus {args.input}, k={args.k}, max_iter={args.max_iter}, "
         f"posts scored: {', '.join(f'{n:,}' for n in sorted(scored))}"
     )
+    # vocab: scikit-learn's every distinct tag; tagspark's tags in at least 2 posts
     print(
-        f"{'pipeline':<18} {'wall s':>8} {'x sklearn':>9} {'peak MB':>8} {'NMI':>6} {'ARI':>6}"
-        "  stages (s)"
+        f"{'pipeline':<18} {'posts':>10} {'wall s':>8} {'x sklearn':>9} {'peak MB':>8} "
+        f"{'vocab':>9} {'NMI':>6} {'ARI':>6}  stages (s)"
     )
     for name, r in rows:
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
         print(
-            f"{name:<18} {r['seconds']:>8.1f} {r['seconds'] / base:>9.2f} {r['peak_mb']:>8.0f} "
-            f"{r['nmi']:>6.3f} {r['ari']:>6.3f}  {stages}"
+            f"{name:<18} {r['posts']:>10,} {r['seconds']:>8.1f} {r['seconds'] / base:>9.2f} "
+            f"{r['peak_mb']:>8.0f} {r.get('vocabulary', 0):>9,} {r['nmi']:>6.3f} "
+            f"{r['ari']:>6.3f}  {stages}"
         )
 
 
