@@ -26,7 +26,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from tagspark.features import CATEGORY_COL, GROUP_COL, MIXED_ID, tag_values
+from tagspark.codec import tag_values
+from tagspark.features import CATEGORY_COL, GROUP_COL, MIXED_ID
 
 MIXED_NAME = "mixed"
 
@@ -171,7 +172,7 @@ def top_tags(
 def group_distances(
     groups: DataFrame, cells: Cells, weights: np.ndarray, idf: np.ndarray, distance_measure: str
 ) -> DataFrame:
-    """``group_id, category, distance``: each group's distance to its category's centre in
+    """``group_id, idx, category, distance``: each group's distance to its category's centre in
     tag space (the centre's coordinates are the category's tag ``weights``, one a cell).
 
     The centres are broadcast; each Arrow batch of groups then looks up its tags' weights
@@ -207,13 +208,66 @@ def group_distances(
             else:
                 distance = np.sqrt(np.maximum(0.0, x2 - 2 * dot + own))
             yield pa.RecordBatch.from_arrays(
-                [batch.column(GROUP_COL), batch.column(CATEGORY_COL), pa.array(distance)],
-                [GROUP_COL, CATEGORY_COL, "distance"],
+                [
+                    batch.column(GROUP_COL),
+                    batch.column("idx"),
+                    batch.column(CATEGORY_COL),
+                    pa.array(distance),
+                ],
+                [GROUP_COL, "idx", CATEGORY_COL, "distance"],
             )
 
     return groups.select(GROUP_COL, CATEGORY_COL, "idx").mapInArrow(
-        measure, f"{GROUP_COL} long, {CATEGORY_COL} int, distance double"
+        measure, f"{GROUP_COL} long, idx binary, {CATEGORY_COL} int, distance double"
     )
+
+
+def with_sets_placed_by_tags(
+    groups: DataFrame, cells: Cells, weights: np.ndarray, idf: np.ndarray
+) -> DataFrame:
+    """``groups`` with every set of category :data:`MIXED_ID` (one the embedding could not
+    place: none of its tags is a feature tag, e.g. all rarer than ``features.max_tags``)
+    moved to the category whose centre weighs its tags most: the largest sum over its tags
+    of ``x(t) * weight(c, t)`` (``weights`` of ``cells``, the centres in tag space), ties to
+    the lower id. A set none of whose tags occurs in a placed category stays in
+    :data:`MIXED_ID`. A narrow map; the centres' cells are broadcast, sorted by tag.
+
+    Examples
+    --------
+    With #rare seen only in category 3's posts (weight 0.2) and #odd in category 1's (0.1)
+    and 3's (0.05), the set {rare, odd} scores 0.25 x for category 3 against 0.1 x for 1,
+    and goes to 3; the set {unseen} stays in mixed.
+    """
+    placed = cells.category != MIXED_ID
+    order = np.lexsort((cells.category[placed], cells.idx[placed]))
+    shared = groups.sparkSession.sparkContext.broadcast(
+        (cells.idx[placed][order], cells.category[placed][order], weights[placed][order], idf)
+    )
+    position = groups.columns.index(CATEGORY_COL)
+
+    def place(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        tag, category, weight, idf = shared.value
+        width = int(category.max(initial=0)) + 1
+        for batch in batches:
+            current = batch.column(CATEGORY_COL).to_numpy(zero_copy_only=False)
+            idx, rows, x = tag_values(batch.column("idx"), idf)
+            mine = current[rows] == MIXED_ID
+            idx, rows, x = idx[mine], rows[mine], x[mine]
+            # every (tag occurrence, category holding the tag) pair, scored x * weight
+            lo = np.searchsorted(tag, idx, "left")
+            n = np.searchsorted(tag, idx, "right") - lo
+            occurrence = np.repeat(np.arange(len(idx)), n)
+            at = np.arange(n.sum()) + np.repeat(lo - np.cumsum(n) + n, n)
+            keys, pair = np.unique(rows[occurrence] * width + category[at], return_inverse=True)
+            score = np.bincount(pair, x[occurrence] * weight[at], minlength=len(keys))
+            row, best = keys // width, keys % width
+            ranked = np.lexsort((best, -score, row))
+            first = ranked[np.r_[True, row[ranked][1:] != row[ranked][:-1]]] if len(keys) else []
+            moved = current.astype(np.int32)
+            moved[row[first]] = best[first]
+            yield batch.set_column(position, CATEGORY_COL, pa.array(moved))
+
+    return groups.mapInArrow(place, groups.schema)
 
 
 def empty_distance(cells: Cells, weights: np.ndarray, distance_measure: str) -> float:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import logging
-from pathlib import Path
 
 import numpy as np
 from pyspark.ml.evaluation import ClusteringEvaluator
@@ -21,6 +21,7 @@ from pyspark.sql import DataFrame
 from tagspark.config import Config, parse_k_range
 from tagspark.errors import ParameterError
 from tagspark.features import CATEGORY_COL, auto_dims, embed, kmeans_estimator, tag_sets
+from tagspark.storage import Storage, join
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     n_sample = sample.count()
     dims = cfg.features.dims or auto_dims(hi)
     sets = tag_sets(sample, n_sample, cfg.features.min_doc_freq, cache)
-    embedding = embed(sets, cfg.features, dims, cfg.kmeans.seed, sets.vocabulary.mask())
+    keep = sets.vocabulary.mask(max_tags=cfg.features.max_tags)
+    embedding = embed(sets, cfg.features, dims, cfg.kmeans.seed, keep)
     points = cache(embedding.of(sets.sets).filter("placed"))
     evaluator = ClusteringEvaluator(
         predictionCol=CATEGORY_COL, distanceMeasure="squaredEuclidean", weightCol="weight"
@@ -96,14 +98,15 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     }
 
 
-def write_curve(result: dict, folder: Path) -> list[Path]:
-    """``choose_k.csv`` and, when matplotlib is installed, ``choose_k.png`` in ``folder``."""
-    table = folder / "choose_k.csv"
-    with table.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["k", "cost", "silhouette"])
-        writer.writeheader()
-        writer.writerows(result["curve"])
-    written = [table]
+def write_curve(result: dict, storage: Storage, folder: str) -> list[str]:
+    """``choose_k.csv`` and, when matplotlib is installed, ``choose_k.png`` in the folder
+    ``folder`` (a URI). Returns what was written."""
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=["k", "cost", "silhouette"])
+    writer.writeheader()
+    writer.writerows(result["curve"])
+    written = [join(folder, "choose_k.csv")]
+    storage.write_text(written[0], table.getvalue())
     try:
         import matplotlib
 
@@ -126,8 +129,9 @@ def write_curve(result: dict, folder: Path) -> list[Path]:
         f"chosen k = {result['chosen_k']} (highest silhouette; {result['sample_posts']:,} posts)"
     )
     fig.tight_layout()
-    image = folder / "choose_k.png"
-    fig.savefig(image)
+    image = io.BytesIO()
+    fig.savefig(image, format="png")
     plt.close(fig)
-    written.append(image)
+    written.append(join(folder, "choose_k.png"))
+    storage.write_bytes(written[1], image.getvalue())
     return written

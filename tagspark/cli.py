@@ -7,8 +7,10 @@ This is the one error boundary: a :class:`~tagspark.errors.TagsparkError` become
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
+import traceback
 from importlib import resources
 from pathlib import Path
 
@@ -55,6 +57,12 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="score the categories against this field of the input (input.label_field)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="on a failure of the environment (memory, disk), also print the full trace",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,6 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except TagsparkError as exc:
+        if args.verbose and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         print(f"Error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -165,30 +175,32 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     # Everything cheap is checked before Spark starts.
     from tagspark.read import resolve_inputs
-    from tagspark.write import check_output
+    from tagspark.write import check_output, display
 
     cfg = config_from_args(args)
     if args.command == "demo":
         inputs = [str(sample_corpus())]
-        output = Path(args.output)
-        if not _demo_output_ok(output):
+        if not _demo_output_ok(Path(args.output)):
             raise OutputError(
-                f"'{output}' exists and is not a tagspark output; choose another --output"
+                f"'{args.output}' exists and is not a tagspark output; choose another --output"
             )
-        overwrite = True
+        cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, overwrite=True))
     else:
-        inputs, output, overwrite = args.input, Path(args.output), cfg.output.overwrite
+        inputs = args.input
     spec = resolve_inputs(inputs, cfg.input.format)
-    out = check_output(str(output), overwrite, tuple(inputs))
+    out = check_output(args.output, cfg.output.overwrite, tuple(inputs))
 
     from pyspark.sql import SparkSession
 
     from tagspark.job import run
+    from tagspark.read import resolve_remote_inputs
     from tagspark.session import build_session, choose_master
+    from tagspark.storage import Storage
 
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
     spark = build_session(cfg.spark, choose_master(cfg.spark, args.master))
     try:
+        spec = resolve_remote_inputs(Storage(spark), spec)
         if args.command == "choose-k":
             from tagspark.job import run_choose_k
 
@@ -197,15 +209,24 @@ def _run(args: argparse.Namespace) -> int:
             result = run(spark, cfg, spec, out)
     finally:
         if owned:
-            spark.stop()
+            _stop(spark)
     if args.command == "choose-k":
-        print(_curve_report(curve, out))
+        print(_curve_report(curve, display(out)))
         return 0
-    print(_report(result.categories, result.metadata, out))
+    print(_report(result.categories, result.metadata, display(out)))
     return 0
 
 
-def _curve_report(curve: dict, output: Path) -> str:
+def _stop(spark) -> None:
+    """Stop the session; a JVM that already died (out of memory) has nothing to stop, and
+    its error must not hide the one that says why."""
+    try:
+        spark.stop()
+    except Exception as exc:
+        log.debug("stopping Spark failed: %s", exc)
+
+
+def _curve_report(curve: dict, output: str) -> str:
     lines = [
         f"k-means on {curve['sample_posts']:,} sampled posts:",
         "       k        cost  silhouette",
@@ -217,7 +238,7 @@ def _curve_report(curve: dict, output: Path) -> str:
     return "\n".join(lines)
 
 
-def _report(categories: list, metadata: dict, output: Path, shown: int = 6) -> str:
+def _report(categories: list, metadata: dict, output: str, shown: int = 6) -> str:
     counts = metadata["counts"]
     width = max(len(c.name) for c in categories)
     lines = [

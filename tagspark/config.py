@@ -20,6 +20,7 @@ FORMATS = ("auto", "jsonl", "csv", "parquet", "text")
 INIT_MODES = ("k-means||", "random")
 DISTANCE_MEASURES = ("euclidean", "cosine")
 FEATURE_METHODS = ("spectral", "svd", "tfidf")
+MATRIX_PLACES = ("auto", "driver", "distributed")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class FeaturesConfig:
     power_iterations: int = 50
     num_features: int = 1 << 18
     min_doc_freq: int = 2
+    max_tags: int = 100_000
+    matrix: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class NamingConfig:
 class OutputConfig:
     overwrite: bool = False
     assignment_rows_per_file: int = 1_000_000
+    staging_lease_seconds: int = 120
 
 
 @dataclass(frozen=True)
@@ -301,6 +305,16 @@ def _check_values(cfg: Config) -> None:
         (cfg.features.dims >= 0, "features.dims", "0 (chosen from k) or more"),
         (cfg.features.power_iterations >= 1, "features.power_iterations", "at least 1"),
         (cfg.features.min_doc_freq >= 0, "features.min_doc_freq", "0 or more"),
+        (
+            cfg.features.max_tags == 0 or cfg.features.max_tags >= 2,
+            "features.max_tags",
+            "0 (no cap) or at least 2",
+        ),
+        (
+            cfg.features.matrix in MATRIX_PLACES,
+            "features.matrix",
+            f"one of {', '.join(MATRIX_PLACES)}",
+        ),
         (cfg.kmeans.k >= 2, "kmeans.k", "at least 2"),
         (_k_range_ok(cfg.kmeans.k_range), "kmeans.k_range", "'LO:HI' with 2 <= LO <= HI"),
         (cfg.kmeans.k_points >= 2, "kmeans.k_points", "at least 2"),
@@ -335,6 +349,11 @@ def _check_values(cfg: Config) -> None:
             cfg.output.assignment_rows_per_file >= 1000,
             "output.assignment_rows_per_file",
             "at least 1000",
+        ),
+        (
+            cfg.output.staging_lease_seconds >= 4,
+            "output.staging_lease_seconds",
+            "at least 4",
         ),
         (bool(cfg.spark.app_name), "spark.app_name", "a non-empty name"),
     ]

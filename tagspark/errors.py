@@ -25,3 +25,8 @@ class EmptyCorpusError(TagsparkError):
 
 class ParameterError(TagsparkError):
     """A parameter is out of range for this corpus (e.g. k above the distinct tag sets)."""
+
+
+class ResourceError(TagsparkError):
+    """The environment failed the job: memory, disk, or a JVM or worker that died. The
+    message names the stage and what to change."""

@@ -37,9 +37,9 @@ Posts with no vocabulary tag (every tag rarer than ``min_doc_freq``) have no fea
 from __future__ import annotations
 
 import logging
-import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ from pyspark.ml import Pipeline, PipelineModel
 from pyspark.ml.clustering import KMeans, KMeansModel
 from pyspark.ml.feature import IDF, HashingTF, Normalizer
 from pyspark.ml.functions import array_to_vector
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
@@ -59,15 +59,17 @@ from pyspark.sql.types import (
     StructField,
     StructType,
 )
-from scipy import sparse
 
+from tagspark.codec import feature_rows, lists, pack_sets, sorted_unique
 from tagspark.config import FeaturesConfig, KMeansConfig
 from tagspark.errors import ParameterError
+from tagspark.matrix import power_basis, tag_matrix
 
 log = logging.getLogger(__name__)
 
 CATEGORY_COL = "category"
 GROUP_COL = "group_id"
+GROUP_KEYS = [GROUP_COL, "idx"]
 # the category of posts with nothing to place them by (no tag left for the features); the
 # job also puts posts with only generic tags there and names it "mixed"
 MIXED_ID = -1
@@ -88,8 +90,10 @@ class Fit:
     ``groups`` has ``group_id, category, idx, weight``: one row per distinct tag set (and,
     for ``tfidf``, per category its posts went to), ``weight`` posts each, ``category``
     :data:`MIXED_ID` for sets with no feature left. ``posts`` is the tag sets' post table
-    with ``group_id`` (null for posts without a vocabulary tag). ``model`` is the
-    KMeansModel (``spectral``/``svd``) or the PipelineModel (``tfidf``) to save.
+    with ``group_id`` and ``idx`` (null and empty for posts without a vocabulary tag); the
+    two columns :data:`GROUP_KEYS` join a post to its group exactly (``group_id`` alone is
+    a hash, or for ``tfidf`` the k-means category). ``model`` is the KMeansModel
+    (``spectral``/``svd``) or the PipelineModel (``tfidf``) to save.
     """
 
     groups: DataFrame
@@ -112,16 +116,30 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.tags)
 
-    def mask(self, excluded: Iterable[str] = ()) -> np.ndarray:
-        """True for every tag the features use: all but the ``excluded`` ones."""
+    def mask(self, excluded: Iterable[str] = (), max_tags: int = 0) -> np.ndarray:
+        """True for every tag the features use: all but the ``excluded`` ones, and of the
+        rest the ``max_tags`` most frequent (all of them when ``max_tags`` is 0).
+
+        >>> v = Vocabulary(("a", "b", "c", "d"), np.array([9, 5, 3, 2]), np.ones(4))
+        >>> v.mask(["b"], max_tags=2).tolist()
+        [True, False, True, False]
+        """
         keep = np.ones(len(self.tags), dtype=bool)
         keep[self.indices(excluded)] = False
+        if max_tags:
+            keep[np.flatnonzero(keep)[max_tags:]] = False
         return keep
 
     def indices(self, tags: Iterable[str]) -> list[int]:
         """The indices of those ``tags`` that are in the vocabulary."""
-        position = {t: i for i, t in enumerate(self.tags)}
-        return sorted(position[t] for t in set(tags) if t in position)
+        wanted = set(tags)
+        if not wanted:
+            return []
+        return sorted(self._position[t] for t in wanted if t in self._position)
+
+    @cached_property
+    def _position(self) -> dict[str, int]:
+        return {t: i for i, t in enumerate(self.tags)}
 
 
 @dataclass
@@ -210,7 +228,7 @@ def tag_vocabulary(posts: DataFrame, n_posts: int, min_doc_freq: int) -> Vocabul
 def with_tag_sets(posts: DataFrame, vocabulary: Vocabulary) -> DataFrame:
     """``posts`` with ``tags`` replaced by ``idx``, the sorted vocabulary indices of its
     tags packed by :func:`pack_sets` (empty when it has none), and ``set_id``, a 64-bit
-    hash of ``idx`` naming the set (null when empty).
+    hash of ``idx`` (:func:`set_hash`; null when empty) that spreads and orders the sets.
 
     An Arrow UDF: only the ``tags`` column travels to Python, each Arrow batch looked up at
     once on the executor (measured 30% faster than passing whole rows through
@@ -235,45 +253,34 @@ def with_tag_sets(posts: DataFrame, vocabulary: Vocabulary) -> DataFrame:
     return (
         posts.withColumn("idx", idx("tags"))
         .drop("tags")
-        .withColumn("set_id", F.when(F.length("idx") > 0, F.xxhash64("idx")))
+        .withColumn("set_id", F.when(F.length("idx") > 0, set_hash(F.col("idx"))))
     )
+
+
+def set_hash(idx: Column) -> Column:
+    """The 64-bit hash of a packed set. Not an identity: sets are told apart by ``idx``
+    (see :func:`weighted_sets`), so a clash costs nothing but a shared partition."""
+    return F.xxhash64(idx)
 
 
 def weighted_sets(post_sets: DataFrame, partitions: int) -> DataFrame:
     """``set_id, idx, weight``: one row per distinct tag set, ``weight`` posts each.
 
-    The rows sit in ``partitions`` partitions by ``set_id``, sorted, whatever the cluster's
-    shuffle settings: k-means|| samples each partition with its own seed, so the same points
-    must sit in the same partitions in the same order on every run. ``_other`` is a second
-    set seen under the same id (see :func:`count_sets`).
+    A set is its packed ``idx`` itself: rows are grouped by ``(set_id, idx)``, so two sets
+    whose 64-bit ``set_id`` hashes clash stay two rows (the hash only spreads and orders
+    them; joins on a set use both columns). The rows sit in ``partitions`` partitions by
+    ``set_id``, sorted, whatever the cluster's shuffle settings: k-means|| samples each
+    partition with its own seed, so the same points must sit in the same partitions in the
+    same order on every run.
     """
     return (
         post_sets.filter(F.col("set_id").isNotNull())
         .select("set_id", "idx")
         .repartition(partitions, "set_id")
-        .groupBy("set_id")
-        .agg(
-            F.min("idx").alias("idx"),
-            F.max("idx").alias("_other"),
-            F.count(F.lit(1)).alias("weight"),
-        )
-        .sortWithinPartitions("set_id")
+        .groupBy("set_id", "idx")
+        .agg(F.count(F.lit(1)).alias("weight"))
+        .sortWithinPartitions("set_id", "idx")
     )
-
-
-def count_sets(sets: DataFrame) -> int:
-    """The number of distinct tag sets; refuses the (about 1 in 10^12 per million sets)
-    case of two sets sharing a 64-bit hash, which would merge their rows."""
-    row = sets.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count(F.when(F.col("idx") != F.col("_other"), 1)).alias("clashes"),
-    ).first()
-    if row["clashes"]:
-        raise ParameterError(
-            "two different tag sets share a 64-bit hash; rerun with a different "
-            "features.min_doc_freq"
-        )
-    return int(row["rows"])
 
 
 def tag_sets(posts: DataFrame, n_posts: int, min_doc_freq: int, cache) -> TagSets:
@@ -296,164 +303,20 @@ def tag_sets(posts: DataFrame, n_posts: int, min_doc_freq: int, cache) -> TagSet
     post_sets = cache(with_tag_sets(posts, vocabulary))
     partitions = max(1, -(-n_posts // POSTS_PER_PARTITION))
     sets = cache(weighted_sets(post_sets, partitions))
-    count = count_sets(sets)
+    count = sets.count()
     log.info("tag sets: %d distinct, in %d partitions", count, partitions)
-    return TagSets(vocabulary, post_sets, sets.drop("_other"), count)
-
-
-def sorted_unique(keys: np.ndarray) -> np.ndarray:
-    """``np.unique(keys)`` for integer keys, by a stable sort: the keys come grouped by row,
-    in sorted runs that a stable sort merges in near-linear time (measured 30x faster than
-    ``np.unique`` on a batch of 10,000 posts)."""
-    ordered = np.sort(keys, kind="stable")
-    first = np.ones(len(ordered), dtype=bool)
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return ordered[first]
-
-
-def pack_sets(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.BinaryArray:
-    """Each row's tag indices (``values``, grouped by their sorted ``rows``) as one binary
-    value of little-endian int32s. Spark hashes, groups, shuffles and caches one flat blob
-    a set far faster than an ``array<int>``; only numpy code looks inside."""
-    offsets = _offsets(rows, n_rows, 4)
-    data = np.ascontiguousarray(values, dtype="<i4").tobytes()
-    return pa.BinaryArray.from_buffers(
-        pa.binary(), n_rows, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)]
-    )
-
-
-def unpack_sets(packed: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of :func:`pack_sets`: every tag index, and its row."""
-    width = np.int64 if pa.types.is_large_binary(packed.type) else np.int32
-    _, offset_buffer, data_buffer = packed.buffers()
-    offsets = np.frombuffer(offset_buffer, dtype=width)[
-        packed.offset : packed.offset + len(packed) + 1
-    ]
-    if data_buffer is None or offsets[-1] == offsets[0]:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    data = np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    rows = np.repeat(np.arange(len(packed)), np.diff(offsets) // 4)
-    return data.view("<i4").astype(np.int64), rows
-
-
-def set_tags(packed: bytes) -> list[int]:
-    """One packed set's tag indices (for a row brought to the driver)."""
-    return np.frombuffer(packed, dtype="<i4").tolist()
-
-
-def _lists(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.ListArray:
-    """The list column of ``n_rows`` rows holding ``values``; ``rows`` (sorted) says whose."""
-    return pa.ListArray.from_arrays(pa.array(_offsets(rows, n_rows, 1)), pa.array(values))
-
-
-def _offsets(rows: np.ndarray, n_rows: int, item_size: int) -> np.ndarray:
-    """Arrow offsets of ``n_rows`` rows whose items (``item_size`` units each) belong to the
-    sorted ``rows``."""
-    offsets = np.zeros(n_rows + 1, dtype=np.int32)
-    np.cumsum(np.bincount(rows, minlength=n_rows) * item_size, out=offsets[1:])
-    return offsets
-
-
-def tag_values(
-    packed: pa.Array, idf: np.ndarray, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For a packed ``idx`` column: every index, its row, and its ``x = idf / ||idf||`` over
-    the row's tags (only the tags in ``keep``, when given; 0 for the others, and for every
-    tag of a row with none kept). Identical sets have identical ``x``, so no table stores it.
-    """
-    idx, rows = unpack_sets(packed)
-    values = idf[idx] if keep is None else idf[idx] * keep[idx]
-    norms = np.sqrt(np.bincount(rows, values * values, minlength=len(packed)))[rows]
-    return idx, rows, np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
-
-
-def _feature_rows(batch: pa.RecordBatch, idf: np.ndarray, keep: np.ndarray) -> sparse.csr_matrix:
-    """The batch's rows of ``x`` over the kept tags as a sparse ``rows x tags`` matrix."""
-    idx, rows, x = tag_values(batch.column("idx"), idf, keep)
-    return sparse.csr_matrix((x, (rows, idx)), shape=(batch.num_rows, len(idf)))
-
-
-def tag_gram(
-    sets: DataFrame, idf: np.ndarray, method: str, keep: np.ndarray
-) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """The tags x tags matrix ``A^T A`` of the matrix ``A`` to decompose, and the column
-    scale to project rows with.
-
-    ``spectral``: ``A = D_r^-1/2 X D_c^-1/2`` (spectral co-clustering, Dhillon 2001), so
-    ``A^T A = D_c^-1/2 H D_c^-1/2`` with ``H = sum over posts of x x^T / r(p)``; ``svd``:
-    ``A = X`` and ``A^T A = H = sum of x x^T``. Each partition adds up its own ``H`` and
-    column sums ``c`` with scipy; Spark adds the partitions' results in a tree.
-    """
-    shared = sets.sparkSession.sparkContext.broadcast((idf, keep))
-    n_tags = len(idf)
-
-    def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scaled_rows = []
-        c = np.zeros(n_tags)
-        for batch in batches:
-            x = _feature_rows(batch, *shared.value)
-            weight = batch.column("weight").to_numpy().astype(float)
-            row_sum = np.asarray(x.sum(axis=1)).ravel()
-            if method == "spectral":
-                w = np.divide(weight, row_sum, out=np.zeros_like(weight), where=row_sum > 0)
-            else:
-                w = weight
-            scaled_rows.append(sparse.diags(np.sqrt(w)) @ x)
-            c += x.T @ weight
-        scaled = sparse.vstack(scaled_rows, format="csr") if scaled_rows else None
-        h = (
-            sparse.triu(scaled.T @ scaled)
-            if scaled is not None
-            else sparse.csr_matrix((n_tags, n_tags))
-        )
-        yield pa.RecordBatch.from_arrays([pa.array([pickle.dumps((h, c))], pa.binary())], ["part"])
-
-    parts = sets.select("idx", "weight").mapInArrow(
-        partial, StructType([StructField("part", BinaryType())])
-    )
-    upper, c = parts.rdd.map(lambda row: pickle.loads(row[0])).treeReduce(_add_parts, depth=2)
-    if method == "spectral":
-        scale = inverse_sqrt(c)
-        upper = sparse.diags(scale) @ upper @ sparse.diags(scale)
-    else:
-        scale = np.ones(n_tags)
-    upper = sparse.csr_matrix(upper)
-    return upper + sparse.triu(upper, k=1).T.tocsr(), scale
-
-
-def _add_parts(a: tuple, b: tuple) -> tuple:
-    return a[0] + b[0], a[1] + b[1]
-
-
-def power_basis(gram: sparse.csr_matrix, dims: int, iterations: int, seed: int) -> np.ndarray:
-    """An orthonormal ``tags x dims`` basis of ``gram^iterations @ R``, ``R`` a seeded random
-    Gaussian start: the power method of Boutsidis, Kambadur and Gittens (2015), "Spectral
-    clustering via the power method - provably".
-
-    The iterations shrink every direction outside the leading eigenvalues of ``gram`` (noise
-    and within-topic detail), while inside the cluster of near-equal leading eigenvalues (one
-    per topic) they leave a random mixture that still tells the topics apart. Measured: the
-    exact top-32 eigenvectors give NMI 0.65 on the 300-theme benchmark corpus, where 50
-    power iterations give 0.96; on stackexchange_5sites both give about 0.90.
-    """
-    # single precision: the products stream half the bytes (measured 1.9 s against 2.7 s at
-    # 1M posts, 24,020 tags); k-means only needs the directions, not their last digits
-    matrix = gram.astype(np.float32)
-    basis = np.random.default_rng(seed).standard_normal((gram.shape[0], dims)).astype(np.float32)
-    for _ in range(iterations):
-        basis, _ = np.linalg.qr(matrix @ basis)
-    return basis.astype(np.float64)
+    return TagSets(vocabulary, post_sets, sets, count)
 
 
 def with_embedding(
-    sets: DataFrame, projection: np.ndarray, idf: np.ndarray, keep: np.ndarray
+    sets: DataFrame, projection: np.ndarray, idf: np.ndarray, column: np.ndarray
 ) -> DataFrame:
-    """``sets`` with ``features``, each set's ``sum over its kept tags of x(t) *
-    projection[t]``, L2-normalised (``projection = D_c^-1/2 V``, so this is the row of
-    ``U s`` up to a scale the normalisation removes), and ``placed``: false for a set with
-    no kept tag, whose ``features`` are a placeholder unit vector and whose k-means
+    """``sets`` with ``features``, each set's ``sum over its feature tags of x(t) *
+    projection[column[t]]``, L2-normalised (``projection = D_c^-1/2 V``, so this is the row
+    of ``U s`` up to a scale the normalisation removes), and ``placed``: false for a set
+    with no feature tag, whose ``features`` are a placeholder unit vector and whose k-means
     category means nothing. A narrow map, one numpy product per batch."""
-    shared = sets.sparkSession.sparkContext.broadcast((projection.astype(np.float64), idf, keep))
+    shared = sets.sparkSession.sparkContext.broadcast((projection.astype(np.float64), idf, column))
     dims = projection.shape[1]
     schema = StructType(
         [
@@ -468,7 +331,7 @@ def with_embedding(
             v, placed = _embed_batch(batch, *shared.value)
             rows = np.repeat(np.arange(batch.num_rows), dims)
             yield pa.RecordBatch.from_arrays(
-                [*batch.columns, _lists(v.ravel(), rows, batch.num_rows), pa.array(placed)],
+                [*batch.columns, lists(v.ravel(), rows, batch.num_rows), pa.array(placed)],
                 [*batch.schema.names, "_features", "placed"],
             )
 
@@ -480,10 +343,10 @@ def with_embedding(
 
 
 def _embed_batch(
-    batch: pa.RecordBatch, projection: np.ndarray, idf: np.ndarray, keep: np.ndarray
+    batch: pa.RecordBatch, projection: np.ndarray, idf: np.ndarray, column: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The batch's embeddings (unit rows) and which of them are ``placed``."""
-    v = _feature_rows(batch, idf, keep) @ projection
+    v = feature_rows(batch.column("idx"), idf, column) @ projection
     norms = np.linalg.norm(v, axis=1)
     placed = norms > 0
     v[placed] /= norms[placed, None]
@@ -510,13 +373,13 @@ def assigned_sets(
     in one narrow map, one numpy product each per batch: no vector column, no second pass.
     """
     shared = sets.sparkSession.sparkContext.broadcast(
-        (embedding.projection.astype(np.float64), embedding.idf, embedding.keep, centres)
+        (embedding.projection.astype(np.float64), embedding.idf, embedding.column, centres)
     )
 
     def assign(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        projection, idf, keep, centres = shared.value
+        projection, idf, column, centres = shared.value
         for batch in batches:
-            v, placed = _embed_batch(batch, projection, idf, keep)
+            v, placed = _embed_batch(batch, projection, idf, column)
             nearest = nearest_centres(v, centres, distance_measure)
             category = np.where(placed, nearest, MIXED_ID).astype(np.int32)
             yield pa.RecordBatch.from_arrays(
@@ -533,25 +396,18 @@ def assigned_sets(
     return sets.select("set_id", "idx", "weight").mapInArrow(assign, schema)
 
 
-def inverse_sqrt(values: np.ndarray) -> np.ndarray:
-    """``1 / sqrt(v)``, and 0 where ``v`` is 0."""
-    out = np.zeros_like(values, dtype=float)
-    out[values > 0] = 1.0 / np.sqrt(values[values > 0])
-    return out
-
-
 @dataclass(frozen=True)
 class Embedding:
     """A fitted embedding of tag sets (:func:`embed`) and what was done (``info``)."""
 
     projection: np.ndarray
     idf: np.ndarray
-    keep: np.ndarray
+    column: np.ndarray
     info: dict[str, Any]
 
     def of(self, sets: DataFrame) -> DataFrame:
         """``sets`` (any rows with ``idx``) with ``features`` and ``placed``."""
-        return with_embedding(sets, self.projection, self.idf, self.keep)
+        return with_embedding(sets, self.projection, self.idf, self.column)
 
 
 def embed(
@@ -561,8 +417,8 @@ def embed(
     and ``placed`` (see :func:`with_embedding`), ``dims``-dimensional (fewer when fewer tags
     are kept).
 
-    ``keep`` marks the vocabulary tags the features use (the others, e.g. generic tags,
-    are left out of the matrix and of every row).
+    ``keep`` marks the vocabulary tags the features use (the others, e.g. generic tags and
+    tags past ``features.max_tags``, are left out of the matrix and of every row).
     """
     n_kept = int(keep.sum())
     if n_kept < 2:
@@ -572,18 +428,26 @@ def embed(
         )
     dims = min(dims, n_kept)
     idf = sets.vocabulary.idf
-    gram, column_scale = tag_gram(sets.sets, idf, features.method, keep)
-    log.info("tag matrix: %d x %d, %d entries", gram.shape[0], gram.shape[1], gram.nnz)
-    basis = power_basis(gram, dims, features.power_iterations, seed)
+    column = np.full(len(keep), -1, dtype=np.int64)
+    column[keep] = np.arange(n_kept)
+    matrix = tag_matrix(sets.sets, idf, column, features.method, features.matrix)
+    log.info("tag matrix: %d x %d, %d entries, on the %s", n_kept, n_kept, matrix.nnz, matrix.where)
+    try:
+        basis = power_basis(matrix, dims, features.power_iterations, seed)
+    finally:
+        matrix.release()
     log.info("embedding: %d dimensions", dims)
     info = {
         "method": features.method,
-        "vocabulary": n_kept,
+        "vocabulary": len(keep),
+        "feature_tags": n_kept,
+        "tag_matrix": matrix.where,
+        "tag_matrix_entries": matrix.nnz,
         "distinct_tag_sets": sets.count,
         "dims": dims,
         "power_iterations": features.power_iterations,
     }
-    return Embedding(basis * column_scale[:, None], idf, keep, info)
+    return Embedding(basis * matrix.scale[:, None], idf, column, info)
 
 
 def fit_sample(rows: DataFrame, n_points: int, limit: int, seed: int) -> DataFrame:
@@ -613,7 +477,7 @@ def fit(
     """
     if features.method == "tfidf":
         return _fit_tfidf(posts, sets, features, kmeans, excluded, cache)
-    keep = sets.vocabulary.mask(excluded)
+    keep = sets.vocabulary.mask(excluded, features.max_tags)
     embedding = embed(sets, features, features.dims or auto_dims(kmeans.k), kmeans.seed, keep)
     info = embedding.info
     n_points = sets.count if keep.all() else embedding.of(sets.sets).filter("placed").count()
@@ -652,17 +516,17 @@ def _fit_tfidf(
     posts = without_tags(posts, excluded)
     model = build_tfidf_pipeline(features, kmeans).fit(posts)
     assigned = model.transform(posts).select("_pos", CATEGORY_COL)
+    # a group is (k-means category, set): group_id is the category, and with idx the key
     with_category = cache(
         sets.posts.join(assigned, "_pos", "left").withColumn(
-            GROUP_COL, F.when(F.col("set_id").isNotNull(), F.xxhash64("set_id", CATEGORY_COL))
+            GROUP_COL, F.when(F.col("set_id").isNotNull(), F.col(CATEGORY_COL).cast("long"))
         )
     )
     groups = (
         with_category.filter(F.col(GROUP_COL).isNotNull())
-        .groupBy(GROUP_COL, "set_id", CATEGORY_COL)
+        .groupBy(GROUP_COL, "idx")
         .agg(F.count(F.lit(1)).alias("weight"))
-        .join(sets.sets.select("set_id", "idx"), "set_id")
-        .select(GROUP_COL, CATEGORY_COL, "idx", "weight")
+        .select(GROUP_COL, F.col(GROUP_COL).cast("int").alias(CATEGORY_COL), "idx", "weight")
     )
     summary = model.stages[-1].summary
     info = {

@@ -23,8 +23,9 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from tagspark.categories import Cells
+from tagspark.codec import unpack_sets
 from tagspark.config import GenericConfig
-from tagspark.features import CATEGORY_COL, MIXED_ID, Vocabulary, unpack_sets
+from tagspark.features import CATEGORY_COL, MIXED_ID, Vocabulary
 
 MIN_CATEGORIES = 3
 

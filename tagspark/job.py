@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy
@@ -24,10 +23,10 @@ from pyspark.sql import functions as F
 
 import tagspark
 from tagspark import categories as cat
-from tagspark import choose_k, evaluate, generic, write
+from tagspark import choose_k, evaluate, failures, generic, write
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
-from tagspark.features import CATEGORY_COL, GROUP_COL, fit, tag_sets
+from tagspark.features import CATEGORY_COL, GROUP_KEYS, fit, tag_sets
 from tagspark.posts import (
     count_records,
     count_rejected_by_reason,
@@ -38,13 +37,14 @@ from tagspark.posts import (
     with_post_tags,
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
+from tagspark.storage import Storage, join
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RunResult:
-    output: Path
+    output: str
     categories: list[cat.Category]
     metadata: dict[str, Any]
 
@@ -62,7 +62,10 @@ class CacheScope:
 
     def release(self) -> None:
         for df in self._cached:
-            df.unpersist()
+            try:
+                df.unpersist()
+            except Exception as exc:  # a JVM that died has nothing left to free
+                log.debug("could not unpersist a cached table: %s", exc)
         self._cached.clear()
 
     def __enter__(self) -> CacheScope:
@@ -77,10 +80,12 @@ class StageTimer:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.current: str | None = None  # the stage running, or the last one that ran
         self._start = time.perf_counter()
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
+        self.current = stage
         log.info("stage %s: started", stage)
         start = time.perf_counter()
         yield
@@ -96,7 +101,7 @@ class StageTimer:
         return round(time.perf_counter() - self._start, 3)
 
 
-def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> RunResult:
+def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> RunResult:
     """Run the whole job and publish its output folder.
 
     Parameters
@@ -106,8 +111,8 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
         Validated configuration.
     inputs : InputSpec
         From :func:`tagspark.read.resolve_inputs`.
-    output : Path
-        From :func:`tagspark.write.check_output`; written via a staging sibling and
+    output : str
+        A URI from :func:`tagspark.write.check_output`; written via a staging sibling and
         renamed into place only when everything succeeded.
 
     Raises
@@ -116,9 +121,9 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
     """
     timer = StageTimer()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for stale in write.sweep_stale_staging(output):
-        log.info("removed %s, left by a run that was killed", stale)
-    staging = write.staging_path(output)
+    storage = Storage(spark)
+    write.check_output_uri(storage, output, cfg.output.overwrite)
+    staging = write.Staging(storage, output, cfg.output.staging_lease_seconds).start()
     cache = CacheScope()
     try:
         with timer("read"):
@@ -144,7 +149,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             log.info("k-means: %d iterations, cost %.4f", fitted.iterations, fitted.cost)
 
         with timer("name"):
-            cells = cat.category_cells(groups, sets.vocabulary.idf)
+            groups, cells = _place_by_tags(groups, sets.vocabulary.idf, counts, cache)
             generic_list = generic.generic_tags(
                 generic.tag_spread(cells), cfg.generic, sets.vocabulary
             )
@@ -155,7 +160,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             if cfg.generic.exclude_from_features and detected:
                 log.info("fitting again without the %d detected generic tags", len(detected))
                 fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed + detected, cache)
-                groups = cache(fitted.groups)
+                groups, _ = _place_by_tags(cache(fitted.groups), sets.vocabulary.idf, counts, cache)
             generic_idx = sets.vocabulary.indices(generic_names)
             final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
             if final is not groups:
@@ -182,7 +187,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             no_tag_distance = cat.empty_distance(cells, weights, measure)
             predictions = fitted.posts.join(
                 cat.group_distances(final, cells, weights, sets.vocabulary.idf, measure),
-                GROUP_COL,
+                GROUP_KEYS,
                 "left",
             ).select(
                 "_pos",
@@ -208,27 +213,26 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
                 )
 
         with timer("write"):
-            staging.mkdir()
             if chosen is not None:
-                choose_k.write_curve(chosen, staging)
+                choose_k.write_curve(chosen, storage, staging.uri)
             if scored is not None:
-                write.write_json(scored, staging / "evaluation.json")
+                write.write_json(storage, scored, staging.path("evaluation.json"))
             rows_per_file = cfg.output.assignment_rows_per_file
             assignments = predictions.select(
                 "id", F.col(CATEGORY_COL).alias("category_id"), "distance"
             )
             write.write_rows(
-                assignments, staging / "assignments", "parquet", counts["kept"], rows_per_file
+                assignments, staging.path("assignments"), "parquet", counts["kept"], rows_per_file
             )
             write.write_rows(
                 filter_rejected(numbered),
-                staging / "rejected",
+                staging.path("rejected"),
                 "json",
                 counts["rejected"],
                 rows_per_file,
             )
-            write.write_categories(spark, categories, staging)
-            fitted.model.write().save((staging / "model").as_uri())
+            write.write_categories(spark, storage, categories, staging.uri)
+            fitted.model.write().save(staging.path("model"))
 
         metadata = {
             "tagspark_version": tagspark.__version__,
@@ -262,18 +266,49 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> Ru
             else {k: v for k, v in scored.items() if k != "categories"},
             "timings_seconds": {**timer.seconds, "total": timer.total()},
         }
-        write.write_json(metadata, staging / "model" / "metadata.json")
-        (staging / "summary.md").write_text(
-            write.summary_markdown(categories, metadata), encoding="utf-8"
+        write.write_json(storage, metadata, staging.path("model", "metadata.json"))
+        storage.write_text(staging.path("summary.md"), write.summary_markdown(categories, metadata))
+        with timer("publish"):
+            staging.publish(cfg.output.overwrite)
+        log.info(
+            "wrote %d categories to %s in %.1f s",
+            len(categories),
+            write.display(output),
+            timer.total(),
         )
-        write.publish(staging, output)
-        log.info("wrote %d categories to %s in %.1f s", len(categories), output, timer.total())
         return RunResult(output, categories, metadata)
-    except BaseException:
-        write.discard(staging)
+    except BaseException as exc:
+        staging.discard()
+        failure = failures.explain(exc, timer.current)
+        if failure is not None:
+            raise failure from exc
         raise
     finally:
         cache.release()
+
+
+def _place_by_tags(
+    groups: DataFrame, idf, counts: dict[str, int], cache: CacheScope
+) -> tuple[DataFrame, cat.Cells]:
+    """``groups`` and their cells, with the sets the embedding could not place (no feature
+    tag) given the category whose centre weighs their tags most
+    (:func:`tagspark.categories.with_sets_placed_by_tags`); ``counts["placed_by_tags"]``
+    says how many posts that moved."""
+    cells = cat.category_cells(groups, idf)
+    unplaced = cells.sizes.get(cat.MIXED_ID, 0)
+    counts["placed_by_tags"] = 0
+    if not unplaced:
+        return groups, cells
+    weights = cat.tag_weights(cells, cells.sizes)
+    groups = cache(cat.with_sets_placed_by_tags(groups, cells, weights, idf))
+    cells = cat.category_cells(groups, idf)
+    counts["placed_by_tags"] = unplaced - cells.sizes.get(cat.MIXED_ID, 0)
+    log.info(
+        "%d posts with no feature tag placed by their rarer tags, %d left for mixed",
+        counts["placed_by_tags"],
+        unplaced - counts["placed_by_tags"],
+    )
+    return groups, cells
 
 
 def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope):
@@ -305,7 +340,7 @@ def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope
     return records, numbered, counts, by_reason, partitions
 
 
-def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Path) -> dict:
+def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> dict:
     """``tagspark choose-k``: read, sweep k on a sample, write ``choose_k.csv``,
     ``choose_k.json`` and ``choose_k.png`` into ``output`` (created)."""
     timer = StageTimer()
@@ -315,9 +350,14 @@ def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: Pa
         posts = filter_kept_posts(numbered).select("_pos", "tags")
         with timer("choose_k"):
             result = choose_k.sweep(posts, counts["kept"], cfg, cache)
-        output.mkdir(parents=True, exist_ok=True)
-        choose_k.write_curve(result, output)
-        write.write_json({**result, "timings_seconds": timer.seconds}, output / "choose_k.json")
+        storage = Storage(spark)
+        storage.mkdirs(output)
+        choose_k.write_curve(result, storage, output)
+        write.write_json(
+            storage,
+            {**result, "timings_seconds": timer.seconds},
+            join(output, "choose_k.json"),
+        )
         return result
 
 

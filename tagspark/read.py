@@ -38,6 +38,7 @@ from pyspark.sql import types as T
 
 from tagspark.config import InputConfig
 from tagspark.errors import InputError
+from tagspark.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,9 @@ class InputSpec:
 
     paths: tuple[str, ...]
     format: str
+    # the paths as given, and whether some (URIs) wait to be listed once Spark runs
+    given: tuple[str, ...] = ()
+    deferred: bool = False
 
 
 def format_of(path: str) -> str | None:
@@ -78,12 +82,8 @@ def format_of(path: str) -> str | None:
 
 
 def _is_remote(path: str) -> bool:
-    scheme = urlparse(path).scheme
-    return len(scheme) > 1 and scheme != "file"
-
-
-def _local(path: str) -> str:
-    return path[len("file://") :] if path.startswith("file://") else path
+    """A URI (``hdfs://``, ``s3a://``, ``file://`` too): listed by Hadoop, not here."""
+    return len(urlparse(path).scheme) > 1
 
 
 def _list_dir(directory: str) -> list[str]:
@@ -94,15 +94,19 @@ def _list_dir(directory: str) -> list[str]:
     return found
 
 
-def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> InputSpec:
-    """Expand files, directories and globs and settle the format, before Spark starts.
+def resolve_inputs(
+    paths: list[str] | tuple[str, ...], fmt: str = "auto", storage: Storage | None = None
+) -> InputSpec:
+    """Expand files, directories and globs and settle the format.
 
     Parameters
     ----------
     paths : list of str
         Files, directories (read recursively, skipping names that start with ``.`` or
-        ``_``) or globs. Paths with a scheme other than ``file`` (``hdfs://``, ``s3a://``)
-        are passed to Spark unchecked.
+        ``_``) or globs. Local ones are listed here, before Spark starts; URIs with a
+        scheme other than ``file`` (``hdfs://``, ``s3a://``) are listed through ``storage``
+        (the Hadoop FileSystem API) once Spark runs: without it the result is only a
+        check of the local ones, marked ``deferred`` (see :func:`resolve_remote_inputs`).
     fmt : str
         ``auto`` to take the format from the file names, or one of ``jsonl``, ``csv``,
         ``parquet``, ``text``. With an explicit format, files in directories whose names
@@ -122,13 +126,16 @@ def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> Inp
         raise InputError("no input given: name one or more files, directories or globs")
     named: list[str] = []  # files the user named (or matched by a glob)
     listed: list[str] = []  # files found inside directories
+    deferred = False
     for path in paths:
         if _is_remote(path):
-            named.append(path)
+            if storage is None:
+                deferred = True
+            else:
+                _list_remote(storage, path, named, listed)
             continue
-        local = _local(path)
-        if _GLOB_CHARS & set(local):
-            matches = sorted(glob.glob(local, recursive=True))
+        if _GLOB_CHARS & set(path):
+            matches = sorted(glob.glob(path, recursive=True))
             if not matches:
                 raise InputError(f"no file matches the input pattern '{path}'")
             for m in matches:
@@ -136,17 +143,19 @@ def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> Inp
                     listed.extend(_list_dir(m))
                 else:
                     named.append(m)
-        elif os.path.isdir(local):
-            files = _list_dir(local)
+        elif os.path.isdir(path):
+            files = _list_dir(path)
             if not files:
                 raise InputError(f"input directory '{path}' holds no files")
             listed.extend(files)
-        elif os.path.isfile(local):
-            if not os.access(local, os.R_OK):
+        elif os.path.isfile(path):
+            if not os.access(path, os.R_OK):
                 raise InputError(f"input file '{path}' is not readable")
-            named.append(local)
+            named.append(path)
         else:
             raise InputError(f"input path '{path}' does not exist")
+    if deferred:
+        return InputSpec(tuple(named + listed), fmt, tuple(paths), deferred=True)
     if fmt != "auto":
         skipped = [f for f in listed if format_of(f) not in (None, fmt)]
         if skipped:
@@ -156,7 +165,7 @@ def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> Inp
         files = named + [f for f in listed if f not in skipped]
         if not files:
             raise InputError(f"no {fmt} files among the inputs {', '.join(paths)}")
-        return InputSpec(tuple(dict.fromkeys(files)), fmt)
+        return InputSpec(tuple(dict.fromkeys(files)), fmt, tuple(paths))
     files = list(dict.fromkeys(named + listed))
     unknown = [f for f in files if format_of(f) is None]
     if unknown:
@@ -170,7 +179,47 @@ def resolve_inputs(paths: list[str] | tuple[str, ...], fmt: str = "auto") -> Inp
         raise InputError(
             f"the inputs mix formats ({mix}); read one format at a time or choose one with --format"
         )
-    return InputSpec(tuple(files), next(iter(kinds)))
+    return InputSpec(tuple(files), next(iter(kinds)), tuple(paths))
+
+
+def resolve_remote_inputs(storage: Storage, spec: InputSpec) -> InputSpec:
+    """``spec`` with its URIs listed through ``storage`` once Spark runs (unchanged when
+    it has none)."""
+    if not spec.deferred:
+        return spec
+    return resolve_inputs(spec.given, spec.format, storage)
+
+
+def _list_remote(storage: Storage, path: str, named: list[str], listed: list[str]) -> None:
+    """Add the files behind a URI: a file, a folder (recursively, as :func:`_list_dir`) or
+    a glob, listed by Hadoop."""
+    if _GLOB_CHARS & set(path):
+        matches = storage.glob(path)
+        if not matches:
+            raise InputError(f"no file matches the input pattern '{path}'")
+        for entry in matches:
+            if entry.is_dir:
+                listed.extend(_list_remote_dir(storage, entry.uri))
+            else:
+                named.append(entry.uri)
+    elif storage.is_dir(path):
+        files = _list_remote_dir(storage, path)
+        if not files:
+            raise InputError(f"input directory '{path}' holds no files")
+        listed.extend(files)
+    elif storage.exists(path):
+        named.append(path)
+    else:
+        raise InputError(f"input path '{path}' does not exist")
+
+
+def _list_remote_dir(storage: Storage, folder: str) -> list[str]:
+    found = []
+    for entry in storage.list(folder):
+        if entry.name.startswith((".", "_")):
+            continue
+        found += _list_remote_dir(storage, entry.uri) if entry.is_dir else [entry.uri]
+    return found
 
 
 def read_records(spark: SparkSession, spec: InputSpec, cfg: InputConfig) -> DataFrame:

@@ -1,55 +1,78 @@
-"""Writing a run's output, all of it into a staging folder that is published at the end
-by a rename, so a failed or killed run never leaves a half-written output folder and never
-damages the previous one.
+"""Writing a run's output, all of it into a staging folder that is published at the end,
+so a failed or killed run never leaves a half-written output folder and never damages the
+previous one. Every file goes through :class:`~tagspark.storage.Storage` (the Hadoop
+FileSystem API), so the output may be any URI the cluster's Spark can write.
 
 Layout of the output folder::
 
-    categories.json      categories.parquet      summary.md
+    categories.json      categories.parquet      summary.md       _COMPLETE
     assignments/         (Parquet: id, category_id, distance; one row per kept post)
     rejected/            (JSON Lines: source, record, reason, raw; one row per rejected record)
     model/               (the fitted PipelineModel) + model/metadata.json
+
+Publishing: on filesystems that rename folders atomically (``file://``, ``hdfs://``,
+``viewfs://``) the finished staging folder is renamed into place, the old output first
+renamed aside, so ``output`` is at every moment the old complete output or the new one. On
+object stores (``s3a://``, ``gs://``, ``abfs://``...), where a rename is a copy, the old
+output is deleted, the staging folder copied into place, and ``_COMPLETE`` written last: an
+output folder without ``_COMPLETE`` is partial (a run still publishing, or one that died).
+
+Staging folders are named ``.<output>.tmp-<run id>`` and hold a lease file that their run
+rewrites every ``lease / 4`` seconds. A staging folder whose lease is older than
+``output.staging_lease_seconds`` belongs to a run that died (on any machine) and is removed
+by the next run to the same output; no process id is involved.
 """
 
 from __future__ import annotations
 
-import glob
 import json
+import logging
 import math
 import os
-import shutil
+import socket
 import tempfile
+import threading
+import time
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
+from tagspark import storage as st
 from tagspark.categories import Category
 from tagspark.errors import OutputError
 from tagspark.evaluate import describe
+
+log = logging.getLogger(__name__)
 
 CATEGORY_SCHEMA = (
     "id int, name string, leading_tags array<string>, size long, "
     "tags array<struct<tag: string, weight: double, posts: long>>"
 )
+COMPLETE = "_COMPLETE"
+LEASE = "_tagspark_lease.json"
 
 
-def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()) -> Path:
-    """Check the output folder before Spark starts and return it as an absolute path.
+def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()) -> str:
+    """Check the output folder before Spark starts and return it as a URI.
+
+    A local path (no scheme) is checked here; a URI (``file://``, ``hdfs://``...) only for
+    overlapping an input, the rest once Spark runs (:func:`check_output_uri`).
 
     Raises
     ------
     OutputError
-        A path with a remote scheme, an existing path without ``overwrite``, an existing
-        file, a parent that is missing or not writable, or an output inside an input folder.
+        An existing path without ``overwrite``, an existing file, a parent that is missing
+        or not writable, or an output inside an input folder.
     """
-    parsed = urlparse(output)
-    if len(parsed.scheme) > 1 and parsed.scheme != "file":
-        raise OutputError(
-            f"output '{output}' is not a local path; write to a local or mounted folder"
-        )
-    path = Path(output.removeprefix("file://")).expanduser().absolute()
+    if len(urlparse(output).scheme) > 1:
+        _check_overlap(output.rstrip("/"), output, input_paths)
+        return output.rstrip("/")
+    path = Path(output).expanduser().absolute()
     if path.exists():
         if not path.is_dir():
             raise OutputError(f"output '{output}' exists and is not a folder")
@@ -66,67 +89,160 @@ def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()
         raise OutputError(
             f"output '{output}' cannot be written: {exc.strerror.lower()} in '{parent}'"
         ) from None
+    uri = path.as_uri()
+    _check_overlap(uri, output, input_paths)
+    return uri
+
+
+def _check_overlap(uri: str, output: str, input_paths: tuple[str, ...]) -> None:
     for given in input_paths:
-        if urlparse(given).scheme not in ("", "file"):
-            continue
-        source = Path(given.removeprefix("file://")).absolute()
-        if path == source or source in path.parents or path in source.parents:
+        source = st.as_uri(given).rstrip("/")
+        if uri == source or uri.startswith(source + "/") or source.startswith(uri + "/"):
             raise OutputError(
                 f"output '{output}' overlaps the input '{given}'; write the output elsewhere"
             )
-    return path
 
 
-def staging_path(output: Path) -> Path:
-    """A fresh hidden sibling of ``output`` to write into, named with this process's id."""
-    return output.with_name(f".{output.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+def check_output_uri(storage: st.Storage, output: str, overwrite: bool) -> None:
+    """The checks of :func:`check_output` that need the filesystem, for a URI output."""
+    if storage.exists(output):
+        if not storage.is_dir(output):
+            raise OutputError(f"output '{output}' exists and is not a folder")
+        if not overwrite:
+            raise OutputError(
+                f"output folder '{output}' already exists; choose another or pass --overwrite"
+            )
+    parent = st.parent(output)
+    if st.renames_atomically(output) and not storage.is_dir(parent):
+        raise OutputError(f"the parent folder of output '{output}' does not exist")
 
 
-def sweep_stale_staging(output: Path) -> list[Path]:
-    """Remove staging folders of ``output`` left by runs that were killed (their process is
-    gone); folders of runs still alive are left alone. Returns what was removed."""
-    removed = []
-    for candidate in output.parent.glob(f".{glob.escape(output.name)}.tmp-*"):
-        pid = candidate.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(candidate, ignore_errors=True)
-            removed.append(candidate)
-    return removed
+def display(uri: str) -> str:
+    """A ``file://`` URI as the local path a person typed; any other URI as it is."""
+    parsed = urlparse(uri)
+    return parsed.path if parsed.scheme == "file" else uri
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
+class Staging:
+    """The staging folder of one run: created with its lease, kept alive by a heartbeat
+    thread, then published or discarded."""
 
+    def __init__(self, storage: st.Storage, output: str, lease_seconds: float) -> None:
+        self.storage = storage
+        self.output = output
+        self.run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}"
+        self.uri = st.join(st.parent(output), f".{st.name(output)}.tmp-{self.run_id}")
+        self.lease_seconds = lease_seconds
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
 
-def publish(staging: Path, output: Path) -> None:
-    """Move the finished ``staging`` folder to ``output``, replacing an old one.
+    def start(self) -> Staging:
+        """Remove stale staging folders of the same output, then create this run's."""
+        for stale in sweep_stale_staging(self.storage, self.output, self.lease_seconds):
+            log.info("removed %s, left by a run that died", stale)
+        self.storage.mkdirs(self.uri)
+        self._renew()
+        self._heartbeat = threading.Thread(target=self._beat, name="staging-lease", daemon=True)
+        self._heartbeat.start()
+        return self
 
-    The old output is first renamed aside, so at every moment ``output`` is either the old
-    complete output or the new complete one.
-    """
-    old = None
-    if output.exists():
-        old = output.with_name(f".{output.name}.old-{uuid.uuid4().hex[:12]}")
-        os.rename(output, old)
-    try:
-        os.rename(staging, output)
-    except OSError:
+    def _renew(self) -> None:
+        lease = {"run": self.run_id, "host": socket.gethostname(), "pid": os.getpid()}
+        self.storage.write_text(st.join(self.uri, LEASE), json.dumps(lease) + "\n")
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 4):
+            try:
+                self._renew()
+            except Exception as exc:  # the run itself will meet the same fault
+                log.debug("could not renew the staging lease: %s", exc)
+
+    def _end(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
+
+    def path(self, *names: str) -> str:
+        return st.join(self.uri, *names)
+
+    def publish(self, overwrite: bool) -> None:
+        """Put the finished staging folder in the output's place (see the module
+        docstring); its lease goes, ``_COMPLETE`` comes.
+
+        Raises
+        ------
+        OutputError
+            The output appeared meanwhile (another run published it first) and
+            ``overwrite`` is off, or the final rename lost that race.
+        """
+        self._end()
+        storage, output = self.storage, self.output
+        storage.delete(self.path(LEASE))
+        atomic = st.renames_atomically(output)
+        marker = json.dumps(
+            {
+                "run": self.run_id,
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
+        if atomic:
+            storage.write_text(self.path(COMPLETE), marker + "\n")
+        old = None
+        if storage.exists(output):
+            if not overwrite:
+                raise _published_meanwhile(output)
+            if atomic:
+                old = st.join(st.parent(output), f".{st.name(output)}.old-{self.run_id}")
+                storage.rename(output, old)
+            else:
+                storage.delete(output)
+        try:
+            storage.rename(self.uri, output)
+        except (Py4JJavaError, FileExistsError) as exc:
+            if old is not None:
+                storage.rename(old, output)
+            if storage.exists(output):
+                raise _published_meanwhile(output) from exc
+            raise
         if old is not None:
-            os.rename(old, output)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+            storage.delete(old)
+        if not atomic:
+            storage.write_text(st.join(output, COMPLETE), marker + "\n")
+
+    def discard(self) -> None:
+        """Remove the staging folder of a run that failed."""
+        self._end()
+        try:
+            self.storage.delete(self.uri)
+        except Exception as exc:  # e.g. the JVM died: the next run sweeps it
+            log.debug("could not remove %s: %s", self.uri, exc)
 
 
-def discard(staging: Path) -> None:
-    """Remove a staging folder left by a failed run."""
-    shutil.rmtree(staging, ignore_errors=True)
+def _published_meanwhile(output: str) -> OutputError:
+    return OutputError(
+        f"output folder '{display(output)}' was published by another run while this one "
+        "ran; nothing of this run was published (pass --overwrite to replace it)"
+    )
+
+
+def sweep_stale_staging(storage: st.Storage, output: str, lease_seconds: float) -> list[str]:
+    """Remove the staging (and set-aside) folders of ``output`` whose lease is older than
+    ``lease_seconds``: their runs died. Returns what was removed."""
+    folder, prefix = st.parent(output), f".{st.name(output)}."
+    if not storage.is_dir(folder):
+        return []
+    removed = []
+    now = time.time()
+    for entry in storage.list(folder):
+        kind = entry.name[len(prefix) :].split("-", 1)[0]
+        if not (entry.is_dir and entry.name.startswith(prefix) and kind in ("tmp", "old")):
+            continue
+        lease = st.join(entry.uri, LEASE)
+        touched = storage.modified(lease) if storage.exists(lease) else entry.modified
+        if now - touched > lease_seconds:
+            storage.delete(entry.uri)
+            removed.append(entry.uri)
+    return removed
 
 
 def files_for(rows: int, rows_per_file: int) -> int:
@@ -134,20 +250,22 @@ def files_for(rows: int, rows_per_file: int) -> int:
     return max(1, math.ceil(rows / rows_per_file))
 
 
-def write_rows(df: DataFrame, path: Path, fmt: str, rows: int, rows_per_file: int) -> None:
+def write_rows(df: DataFrame, uri: str, fmt: str, rows: int, rows_per_file: int) -> None:
     """Write ``df`` as ``fmt`` in files of about ``rows_per_file`` rows."""
     (
         df.repartition(files_for(rows, rows_per_file))
         .write.option("maxRecordsPerFile", rows_per_file)
         .format(fmt)
-        .save(path.as_uri())
+        .save(uri)
     )
 
 
-def write_categories(spark: SparkSession, categories: list[Category], folder: Path) -> None:
+def write_categories(
+    spark: SparkSession, storage: st.Storage, categories: list[Category], folder: str
+) -> None:
     """``categories.json`` (a list, largest category first) and ``categories.parquet``."""
     dicts = [c.to_dict() for c in categories]
-    write_json(dicts, folder / "categories.json")
+    write_json(storage, dicts, st.join(folder, "categories.json"))
     rows = [
         (
             d["id"],
@@ -159,12 +277,11 @@ def write_categories(spark: SparkSession, categories: list[Category], folder: Pa
         for d in dicts
     ]
     frame = spark.createDataFrame(rows, CATEGORY_SCHEMA)
-    frame.coalesce(1).write.parquet((folder / "categories.parquet").as_uri())
+    frame.coalesce(1).write.parquet(st.join(folder, "categories.parquet"))
 
 
-def write_json(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def write_json(storage: st.Storage, data: Any, uri: str) -> None:
+    storage.write_text(uri, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def summary_markdown(categories: list[Category], metadata: dict[str, Any], shown: int = 8) -> str:

@@ -43,3 +43,14 @@ TOY_POSTS = [
     {"id": "4", "tags": ["architecture", "italy"]},
     {"id": "5", "tags": ["architecture"]},
 ]
+
+# what every finished output folder holds (without --k auto or --label-field)
+OUTPUT_LAYOUT = [
+    "_COMPLETE",
+    "assignments",
+    "categories.json",
+    "categories.parquet",
+    "model",
+    "rejected",
+    "summary.md",
+]

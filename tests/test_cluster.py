@@ -261,10 +261,11 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
         _kill_group(proc)
     assert (out / "categories.json").read_bytes() == before
     staging = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
-    assert staging == [p.name for p in tmp_path.glob(f".out.tmp-{proc.pid}-*")]
+    assert len(staging) == 1  # the killed run's, with its lease
     assert sorted(os.listdir(out)) == sorted(os.listdir(local_run))
     # a rerun succeeds, gives the same output for the same seed, and sweeps the killed
-    # run's staging folder
+    # run's staging folder once its lease (4 s for this rerun) has expired
+    time.sleep(5)
     assert (
         main(
             [
@@ -276,6 +277,8 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
                 str(out),
                 *JOB_ARGS,
                 "--overwrite",
+                "--set",
+                "output.staging_lease_seconds=4",
             ]
         )
         == 0

@@ -13,7 +13,7 @@ from pyspark.ml import PipelineModel
 
 from tagspark import write
 from tagspark.cli import main
-from tests.conftest import SHARED_DATA, TOY_POSTS, write_jsonl
+from tests.conftest import OUTPUT_LAYOUT, SHARED_DATA, TOY_POSTS, write_jsonl
 
 
 def _cluster(inp: Path, out: Path, *extra: str) -> int:
@@ -109,14 +109,7 @@ def test_names_stay_exact_when_every_tag_shares_a_bucket(spark, tmp_path):
 
 def test_output_layout_and_schemas(spark, toy_run):
     inp, out = toy_run
-    assert sorted(p.name for p in out.iterdir()) == [
-        "assignments",
-        "categories.json",
-        "categories.parquet",
-        "model",
-        "rejected",
-        "summary.md",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == OUTPUT_LAYOUT
     assert spark.read.parquet(str(out / "assignments")).schema.simpleString() == (
         "struct<id:string,category_id:int,distance:double>"
     )
@@ -133,10 +126,15 @@ def test_output_layout_and_schemas(spark, toy_run):
         "truncated": 0,
         "distinct_tag_sets": 4,
         "mixed": 0,
+        "placed_by_tags": 0,
     }
     assert meta["features"] == {
         "method": "spectral",
         "vocabulary": 3,
+        "feature_tags": 3,
+        "tag_matrix": "driver",
+        # the three diagonal entries, italy-food and italy-architecture both ways
+        "tag_matrix_entries": 7,
         "distinct_tag_sets": 4,
         "dims": 3,
         "power_iterations": 50,
@@ -198,16 +196,6 @@ def test_failed_run_leaves_previous_output_intact(toy_run, tmp_path, monkeypatch
         _cluster(inp, out, "--k", "2", "--overwrite", "--seed", "7")
     assert (out / "categories.json").read_text() == before
     assert sorted(os.listdir(tmp_path)) == ["out"]  # no staging folder left behind
-
-
-def test_publish_swaps_folders_whole(tmp_path):
-    out, staging = tmp_path / "out", tmp_path / ".out.tmp"
-    out.mkdir()
-    (out / "a").write_text("old")
-    staging.mkdir()
-    (staging / "b").write_text("new")
-    write.publish(staging, out)
-    assert sorted(os.listdir(out)) == ["b"] and sorted(os.listdir(tmp_path)) == ["out"]
 
 
 def test_rejected_records_are_written_with_reasons(spark, tmp_path):
@@ -345,17 +333,6 @@ def test_stackexchange_corpus(spark, tmp_path):
     assert len(big) >= 4 and sum(c["size"] for c in big) >= 0.97 * 6888
     for c in big:
         assert set.intersection(*(sites[t] for t in c["leading_tags"][:3])), c["name"]
-
-
-def test_staging_left_by_a_killed_run_is_swept(tmp_path):
-    out = tmp_path / "out"
-    dead = tmp_path / ".out.tmp-999999999-abc"  # no such process
-    alive = tmp_path / f".out.tmp-{os.getpid()}-abc"
-    other = tmp_path / ".other.tmp-999999999-abc"
-    for d in (dead, alive, other):
-        d.mkdir()
-    assert write.sweep_stale_staging(out) == [dead]
-    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name])
 
 
 def test_many_part_files_are_read_in_parallel_and_written_in_sized_files(spark, tmp_path):

@@ -11,23 +11,20 @@ from scipy import sparse
 from tagspark import choose_k
 from tagspark.categories import Cells, category_cells, empty_distance, tag_weights, top_tags
 from tagspark.cli import main
+from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
 from tagspark.errors import ConfigError, ParameterError
 from tagspark.features import (
-    GROUP_COL,
+    GROUP_KEYS,
     auto_dims,
     fit,
     nearest_centres,
-    pack_sets,
-    power_basis,
-    set_tags,
-    sorted_unique,
     tag_sets,
-    tag_values,
     tag_vocabulary,
 )
 from tagspark.generic import generic_tags, tag_spread
 from tagspark.job import CacheScope
+from tagspark.matrix import power_basis
 from tests.conftest import write_jsonl
 
 THEMES = {
@@ -61,7 +58,7 @@ def as_posts(spark, posts: list[dict]):
 
 def post_categories(fitted) -> dict[int, int]:
     """``{_pos: category}`` of a :func:`fit`, for every post with a tag set."""
-    joined = fitted.posts.join(fitted.groups, GROUP_COL).select("_pos", "category")
+    joined = fitted.posts.join(fitted.groups, GROUP_KEYS).select("_pos", "category")
     return {r["_pos"]: r["category"] for r in joined.collect()}
 
 
@@ -302,8 +299,9 @@ def test_generic_tags_can_be_left_out_of_the_features(spark, tmp_path):
         assert main(args) == 0
         runs[exclude] = json.loads((out / "model" / "metadata.json").read_text())
     # detected after the first fit, then fitted again without them: 20 theme tags remain
-    assert runs["false"]["features"]["vocabulary"] == 22
-    assert runs["true"]["features"]["vocabulary"] == 20
+    assert runs["false"]["features"]["feature_tags"] == 22
+    assert runs["true"]["features"]["feature_tags"] == 20
+    assert runs["true"]["features"]["vocabulary"] == 22
     assert [g["tag"] for g in runs["true"]["generic_tags"]] == ["instagood", "love"]
     assert runs["true"]["counts"]["mixed"] == 6
     # without the generic tags' pull, each theme is one category

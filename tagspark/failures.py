@@ -1,0 +1,106 @@
+"""Failures of the environment (memory, disk, a JVM that died), told as one sentence.
+
+A Spark job that runs out of memory reaches Python as a Py4J error holding a JVM stack
+trace, as a ``MemoryError``, or, when the JVM itself died, as a broken Py4J connection.
+:func:`explain` turns each into a :class:`~tagspark.errors.ResourceError` that names the
+stage that ran and what to change; anything it does not recognise is left alone (a bug
+keeps its traceback).
+"""
+
+from __future__ import annotations
+
+from tagspark.errors import ResourceError
+
+MEMORY_ADVICE = {
+    "read": "give Spark more memory (local: --set spark.conf.spark.driver.memory=16g; "
+    "cluster: spark-submit --executor-memory) or split the input",
+    "fit": "give the driver more memory (--set spark.conf.spark.driver.memory=16g, or "
+    "spark-submit --driver-memory 16g), or lower features.max_tags (the tags the features "
+    "use) or features.dims, or set features.matrix=distributed",
+    "name": "give the driver more memory (--set spark.conf.spark.driver.memory=16g, or "
+    "spark-submit --driver-memory 16g), or raise features.min_doc_freq to shrink the "
+    "vocabulary",
+}
+DEFAULT_MEMORY_ADVICE = (
+    "give Spark more memory (--set spark.conf.spark.driver.memory=16g, or spark-submit "
+    "--driver-memory/--executor-memory)"
+)
+# what the JVM or Python says, lower-cased, and what it means
+_SIGNS = (
+    ("outofmemoryerror", "memory"),
+    ("java heap space", "memory"),
+    ("gc overhead limit exceeded", "memory"),
+    ("cannot allocate memory", "memory"),
+    ("unable to allocate", "memory"),  # numpy's _ArrayMemoryError
+    ("maxresultsize", "result size"),
+    ("no space left on device", "disk"),
+    ("disk quota exceeded", "disk"),
+    ("answer from java side is empty", "jvm"),
+    ("error while sending or receiving", "jvm"),
+    ("python worker exited unexpectedly", "worker"),
+)
+
+
+def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
+    """A :class:`ResourceError` naming ``stage`` and the cure when ``exc`` is an
+    environment failure (out of memory, disk full, the JVM or a Python worker died), else
+    None.
+
+    >>> print(explain(MemoryError(), "fit"))  # doctest: +ELLIPSIS
+    stage 'fit' ran out of memory (MemoryError); give the driver more memory ...
+    >>> explain(ValueError("a bug"), "fit") is None
+    True
+    """
+    found = _kind(exc)
+    if found is None:
+        return None
+    kind, source = found
+    where = f"stage '{stage}'" if stage else "the job"
+    if kind == "memory":
+        cause = _first_line(source)
+        advice = MEMORY_ADVICE.get(stage or "", DEFAULT_MEMORY_ADVICE)
+        return ResourceError(f"{where} ran out of memory ({cause}); {advice}")
+    if kind == "result size":
+        return ResourceError(
+            f"{where} brought more to the driver than spark.driver.maxResultSize allows; "
+            "raise it (--set spark.conf.spark.driver.maxResultSize=4g)"
+        )
+    if kind == "disk":
+        return ResourceError(
+            f"{where} ran out of disk space (no space left on device); free space where the "
+            "output is written and in Spark's scratch folder (spark.local.dir, /tmp by "
+            "default), or write elsewhere"
+        )
+    if kind == "worker":
+        return ResourceError(
+            f"{where} lost a Python worker (it was killed, most often for want of memory); "
+            f"{MEMORY_ADVICE.get(stage or '', DEFAULT_MEMORY_ADVICE)}"
+        )
+    return ResourceError(
+        f"{where} lost the Spark driver's JVM (it died, most often for want of memory); "
+        f"{MEMORY_ADVICE.get(stage or '', DEFAULT_MEMORY_ADVICE)}"
+    )
+
+
+def _kind(exc: BaseException) -> tuple[str, BaseException] | None:
+    """What kind of failure ``exc`` (or an exception it was raised from) is, and which of
+    them says so."""
+    if isinstance(exc, MemoryError):
+        return "memory", exc
+    if isinstance(exc, ConnectionError) or type(exc).__name__ == "Py4JNetworkError":
+        return "jvm", exc
+    text = f"{type(exc).__name__} {exc}".lower()
+    for sign, kind in _SIGNS:
+        if sign in text:
+            return kind, exc
+    cause = exc.__cause__ or exc.__context__
+    return _kind(cause) if cause is not None and cause is not exc else None
+
+
+def _first_line(exc: BaseException) -> str:
+    """The JVM's own words (``java.lang.OutOfMemoryError: Java heap space``) when it has
+    them, else the exception's type."""
+    for line in str(exc).splitlines():
+        if "OutOfMemoryError" in line or "GC overhead" in line:
+            return line.strip().lstrip(": ").removeprefix("Caused by: ")[:120]
+    return type(exc).__name__
