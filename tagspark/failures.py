@@ -9,6 +9,8 @@ keeps its traceback).
 
 from __future__ import annotations
 
+import re
+
 from tagspark.errors import ResourceError
 
 MEMORY_ADVICE = {
@@ -32,6 +34,9 @@ _SIGNS = (
     ("gc overhead limit exceeded", "memory"),
     ("cannot allocate memory", "memory"),
     ("unable to allocate", "memory"),  # numpy's _ArrayMemoryError
+    # the driver's heap could not take a large task result (its OutOfMemoryError is only
+    # in the log, not in the job's exception)
+    ("taskresultlost", "memory"),
     ("maxresultsize", "result size"),
     ("no space left on device", "disk"),
     ("disk quota exceeded", "disk"),
@@ -54,10 +59,10 @@ def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
     found = _kind(exc)
     if found is None:
         return None
-    kind, source = found
+    kind, text = found
     where = f"stage '{stage}'" if stage else "the job"
     if kind == "memory":
-        cause = _first_line(source)
+        cause = _first_line(text)
         advice = MEMORY_ADVICE.get(stage or "", DEFAULT_MEMORY_ADVICE)
         return ResourceError(f"{where} ran out of memory ({cause}); {advice}")
     if kind == "result size":
@@ -82,25 +87,31 @@ def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
     )
 
 
-def _kind(exc: BaseException) -> tuple[str, BaseException] | None:
-    """What kind of failure ``exc`` (or an exception it was raised from) is, and which of
-    them says so."""
+def _kind(exc: BaseException) -> tuple[str, str] | None:
+    """What kind of failure ``exc`` (or an exception it was raised from) is, and the text
+    of the one that says so (read once: a Py4J error asks its JVM for it, and the JVM may
+    die in between)."""
     if isinstance(exc, MemoryError):
-        return "memory", exc
+        return "memory", type(exc).__name__
     if isinstance(exc, ConnectionError) or type(exc).__name__ == "Py4JNetworkError":
-        return "jvm", exc
-    text = f"{type(exc).__name__} {exc}".lower()
+        return "jvm", ""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # a dead JVM cannot describe its own error
+        return "jvm", ""
     for sign, kind in _SIGNS:
-        if sign in text:
-            return kind, exc
+        if sign in text.lower():
+            return kind, text
     cause = exc.__cause__ or exc.__context__
     return _kind(cause) if cause is not None and cause is not exc else None
 
 
-def _first_line(exc: BaseException) -> str:
-    """The JVM's own words (``java.lang.OutOfMemoryError: Java heap space``) when it has
-    them, else the exception's type."""
-    for line in str(exc).splitlines():
-        if "OutOfMemoryError" in line or "GC overhead" in line:
-            return line.strip().lstrip(": ").removeprefix("Caused by: ")[:120]
-    return type(exc).__name__
+def _first_line(text: str) -> str:
+    """The JVM's own words (``java.lang.OutOfMemoryError: Java heap space``) when ``text``
+    has them, else the exception's type."""
+    said = re.search(r"java\.lang\.OutOfMemoryError: [A-Za-z ]+", text)
+    if said:
+        return said.group(0).strip()
+    if "TaskResultLost" in text:
+        return "a task's result was lost on its way to the driver: TaskResultLost"
+    return text.split(":", 1)[0]

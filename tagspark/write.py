@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -214,8 +215,11 @@ class Staging:
         self._end()
         try:
             self.storage.delete(self.uri)
-        except Exception as exc:  # e.g. the JVM died: the next run sweeps it
-            log.debug("could not remove %s: %s", self.uri, exc)
+        except Exception as exc:  # the JVM died: a local folder goes without it
+            if urlparse(self.uri).scheme == "file":
+                shutil.rmtree(urlparse(self.uri).path, ignore_errors=True)
+            else:  # the next run to this output sweeps it once its lease expires
+                log.debug("could not remove %s: %s", self.uri, exc)
 
 
 def _published_meanwhile(output: str) -> OutputError:

@@ -201,3 +201,36 @@ def test_environment_failures_are_recognised(text, expected):
     wrapped.__cause__ = RuntimeError(text)
     assert str(explain(wrapped, "name")).startswith(expected)
     assert explain(RuntimeError("KeyError: 'tags'"), "name") is None
+
+
+@pytest.mark.slow
+def test_a_real_out_of_memory_ends_in_one_error_line(tmp_path):
+    """A tag matrix far larger than a 1g driver heap, forced onto the driver: the JVM runs
+    out of memory for real, and the user gets one line, no Py4J traceback."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    tags = rng.integers(0, 60_000, (120_000, 30))
+    lines = "".join(" ".join(f"t{t}" for t in row) + "\n" for row in tags)
+    (tmp_path / "posts.txt").write_text(lines)
+    cmd = [sys.executable, "-m", "tagspark.cli", "cluster", "-q", "--k", "5"]
+    cmd += ["--input", str(tmp_path / "posts.txt"), "--output", str(tmp_path / "out")]
+    cmd += ["--set", "features.matrix=driver", "--set", "features.max_tags=0"]
+    cmd += ["--set", "generic.detect=false", "--set", "spark.conf.spark.driver.memory=1g"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stderr[-3000:]
+    # one Error line (the JVM's own log and pyspark's socket threads may print after it)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, run.stderr[-3000:]
+    last = errors[0]
+    # the heap runs out in a task (an OutOfMemoryError) or kills the JVM outright
+    assert last.startswith(
+        ("Error: stage 'fit' ran out of memory (", "Error: stage 'fit' lost the Spark driver's JVM")
+    ), run.stderr[-3000:]
+    assert "for want of memory" in last or "OutOfMemoryError" in last
+    assert "lower features.max_tags" in last
+    assert "Py4JJavaError" not in run.stderr
+    assert sorted(os.listdir(tmp_path)) == ["posts.txt"]  # nothing published or staged
