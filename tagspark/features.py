@@ -239,7 +239,7 @@ def with_tag_sets(posts: DataFrame, vocabulary: Vocabulary) -> DataFrame:
     (0.5-0.9 s for 2.7M tags), so batches are gathered until they hold
     :data:`LOOKUP_VALUES_PER_TAG` tags per vocabulary tag: one call per batch for a small
     vocabulary, a few per partition for a large one (measured at 5M long-tail posts with
-    2.7M vocabulary tags: 169 s per-batch against LOOKUP_FIGURE s gathered).
+    2.7M vocabulary tags: the tag sets took 169 s batch by batch, 23 s gathered).
     """
     shared = posts.sparkSession.sparkContext.broadcast(list(vocabulary.tags))
     n_tags = len(vocabulary)
