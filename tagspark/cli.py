@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
+import time
 import traceback
 from importlib import resources
 from pathlib import Path
@@ -160,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error argparse has printed
         return int(exc.code or 0)
     _setup_logging(args.quiet)
+    _test_hooks()
     try:
         return _run(args)
     except TagsparkError as exc:
@@ -215,6 +218,21 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     print(_report(result.categories, result.metadata, display(out)))
     return 0
+
+
+def _test_hooks() -> None:
+    """``TAGSPARK_PAUSE_BEFORE_PUBLISH=SECONDS``: wait that long, logging it, right before
+    publishing (the killed-run test needs a run that is certain not to have published)."""
+    pause = os.environ.get("TAGSPARK_PAUSE_BEFORE_PUBLISH")
+    if not pause:
+        return
+    from tagspark import write
+
+    def wait() -> None:
+        log.warning("pausing %s s before publishing", pause)
+        time.sleep(float(pause))
+
+    write.BEFORE_PUBLISH.append(wait)
 
 
 def _stop(spark) -> None:

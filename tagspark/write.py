@@ -176,6 +176,8 @@ class Staging:
             The output appeared meanwhile (another run published it first) and
             ``overwrite`` is off, or the final rename lost that race.
         """
+        for hook in BEFORE_PUBLISH:
+            hook()
         self._end()
         storage, output = self.storage, self.output
         storage.delete(self.path(LEASE))
@@ -220,6 +222,12 @@ class Staging:
                 shutil.rmtree(urlparse(self.uri).path, ignore_errors=True)
             else:  # the next run to this output sweeps it once its lease expires
                 log.debug("could not remove %s: %s", self.uri, exc)
+
+
+# called right before a run publishes; the CLI adds a pause here when the environment
+# variable TAGSPARK_PAUSE_BEFORE_PUBLISH (seconds) is set, so that a test can kill a run
+# whose output is complete but not yet published
+BEFORE_PUBLISH: list = []
 
 
 def _published_meanwhile(output: str) -> OutputError:

@@ -251,17 +251,22 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
         "--overwrite",
     ]
     log = tmp_path / "killed.log"
-    proc = _start([*cmd, "--seed", "7"], log, dict(os.environ))
+    # the run writes its whole output, then waits before publishing: killed there, it is
+    # certain not to have published
+    env = {**os.environ, "TAGSPARK_PAUSE_BEFORE_PUBLISH": "600"}
+    proc = _start([*cmd, "--seed", "7"], log, env)
     try:
-        _wait_for(log, "stage write: started", proc, timeout=300)
-        time.sleep(2)  # let it write part of its output
+        _wait_for(log, "pausing 600 s before publishing", proc, timeout=300)
         os.killpg(proc.pid, signal.SIGKILL)  # the Python driver and its JVM
         proc.wait(30)
     finally:
         _kill_group(proc)
     assert (out / "categories.json").read_bytes() == before
+    assert json.loads((out / "model" / "metadata.json").read_text())["seed"] == 42  # not 7
     staging = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]
     assert len(staging) == 1  # the killed run's, with its lease
+    killed = tmp_path / staging[0]
+    assert json.loads((killed / "model" / "metadata.json").read_text())["seed"] == 7
     assert sorted(os.listdir(out)) == sorted(os.listdir(local_run))
     # a rerun succeeds, gives the same output for the same seed, and sweeps the killed
     # run's staging folder once its lease (4 s for this rerun) has expired
