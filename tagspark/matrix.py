@@ -64,6 +64,7 @@ class TagMatrix:
     nnz: int
     local: sparse.csr_matrix | None = None
     blocks: RDD | None = None
+    cached: RDD | None = None  # what ``blocks`` read, persisted until :meth:`release`
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -89,8 +90,8 @@ class TagMatrix:
 
     def release(self) -> None:
         """Drop the executors' cached blocks."""
-        if self.blocks is not None:
-            self.blocks.unpersist()
+        if self.cached is not None:
+            self.cached.unpersist()
 
 
 def tag_matrix(
@@ -141,7 +142,7 @@ def tag_matrix(
     sums = reduced.lookup(_COLUMN_SUMS)
     scale = _scale(sums[0] if sums else np.zeros(n), method)
     if where == "distributed" or (where == "auto" and nnz > DRIVER_MATRIX_ENTRIES):
-        return TagMatrix(n, scale, nnz, blocks=blocks)
+        return TagMatrix(n, scale, nnz, blocks=blocks, cached=reduced)
     parts = dict(blocks.collect())
     reduced.unpersist()
     rows = [

@@ -86,8 +86,9 @@ def test_auto_keeps_a_small_matrix_on_the_driver_and_a_large_one_distributed(
     assert small.where == "driver"
     monkeypatch.setattr(matrix, "DRIVER_MATRIX_ENTRIES", small.nnz - 1)
     large = matrix.tag_matrix(sets.sets, idf, column, "spectral", "auto")
+    assert large.where == "distributed" and large.cached.is_cached
     large.release()
-    assert large.where == "distributed"
+    assert not large.cached.is_cached  # the executors' blocks are freed
 
 
 def test_rarer_tags_than_the_cap_still_name_and_place_posts(spark, tmp_path):
