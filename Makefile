@@ -17,7 +17,7 @@ demo: setup  ## run the job on the bundled sample corpus into ./tagspark-demo
 	$(BIN)/tagspark demo
 
 test: setup  ## lint, then the whole test suite
-	$(BIN)/ruff check tagspark jobs tests scripts bench
+	$(BIN)/ruff check tagspark jobs tests scripts bench conftest.py
 	$(BIN)/pytest
 
 # What spark-submit needs: dist/tagspark.zip (--py-files, our pure-Python code) and
@@ -32,8 +32,8 @@ dist: setup
 	$(BIN)/venv-pack --quiet -p build/env -o dist/env.tar.gz
 
 lint: setup
-	$(BIN)/ruff check tagspark jobs tests scripts bench
-	$(BIN)/ruff format --check tagspark jobs tests scripts bench
+	$(BIN)/ruff check tagspark jobs tests scripts bench conftest.py
+	$(BIN)/ruff format --check tagspark jobs tests scripts bench conftest.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info tagspark-demo spark-warehouse

@@ -67,8 +67,9 @@ def normalise_tags(tags: Column) -> Column:
 
     Examples
     --------
-    >>> df.select(normalise_tags(F.array(F.lit(" #Food"), F.lit("food"), F.lit("")))
-    ...  # -> ["food"]
+    >>> df = spark.createDataFrame([([" #Food", "food", "", None, "Café"],)], "tags array<string>")
+    >>> df.select(normalise_tags(F.col("tags")).alias("tags")).first().tags
+    ['food', 'café']
     """
     return F.when(_normalised(tags), F.array_distinct(tags)).otherwise(_normalise_each(tags))
 

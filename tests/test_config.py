@@ -16,6 +16,17 @@ def test_documented_config_file_equals_the_defaults():
     assert load_config(CONF) == Config()
 
 
+def test_documented_config_file_names_every_key_and_no_other():
+    """Equal values alone would not catch a key left out of the file (its default fills
+    in): the file's keys and the config's keys must be the same sets."""
+    import tomllib
+
+    documented = tomllib.loads(CONF.read_text())
+    in_file = {(section, key) for section, keys in documented.items() for key in keys}
+    in_code = {(section, key) for section, keys in Config().to_dict().items() for key in keys}
+    assert in_file == in_code
+
+
 def test_overrides_are_typed_and_applied_after_the_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[kmeans]\nk = 7\n[input]\ntext_fields = ["body"]\n')
