@@ -138,9 +138,10 @@ def tag_matrix(
         .persist()
     )
     blocks = reduced.filter(lambda kv: kv[0] != _COLUMN_SUMS)
-    nnz = int(blocks.map(lambda kv: kv[1].nnz).sum())
-    sums = reduced.lookup(_COLUMN_SUMS)
-    scale = _scale(sums[0] if sums else np.zeros(n), method)
+    # one job: each block's entry count, and the column sums themselves
+    sizes = dict(reduced.mapValues(lambda v: v if isinstance(v, np.ndarray) else v.nnz).collect())
+    nnz = int(sum(v for b, v in sizes.items() if b != _COLUMN_SUMS))
+    scale = _scale(sizes.get(_COLUMN_SUMS, np.zeros(n)), method)
     if where == "distributed" or (where == "auto" and nnz > DRIVER_MATRIX_ENTRIES):
         return TagMatrix(n, scale, nnz, blocks=blocks, cached=reduced)
     parts = dict(blocks.collect())

@@ -29,7 +29,6 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -38,7 +37,7 @@ from pyspark.sql import types as T
 
 from tagspark.config import InputConfig
 from tagspark.errors import InputError
-from tagspark.storage import Storage
+from tagspark.storage import Storage, is_uri
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +80,6 @@ def format_of(path: str) -> str | None:
     return EXTENSIONS.get(os.path.splitext(name)[1])
 
 
-def _is_remote(path: str) -> bool:
-    """A URI (``hdfs://``, ``s3a://``, ``file://`` too): listed by Hadoop, not here."""
-    return len(urlparse(path).scheme) > 1
-
-
 def _list_dir(directory: str) -> list[str]:
     found = []
     for root, dirs, files in os.walk(directory):
@@ -103,10 +97,10 @@ def resolve_inputs(
     ----------
     paths : list of str
         Files, directories (read recursively, skipping names that start with ``.`` or
-        ``_``) or globs. Local ones are listed here, before Spark starts; URIs with a
-        scheme other than ``file`` (``hdfs://``, ``s3a://``) are listed through ``storage``
-        (the Hadoop FileSystem API) once Spark runs: without it the result is only a
-        check of the local ones, marked ``deferred`` (see :func:`resolve_remote_inputs`).
+        ``_``) or globs. Local paths are listed here, before Spark starts; URIs
+        (``hdfs://``, ``s3a://``, ``file://`` too) are listed through ``storage`` (the
+        Hadoop FileSystem API) once Spark runs: without it the result is only a check of
+        the local paths, marked ``deferred`` (see :func:`resolve_remote_inputs`).
     fmt : str
         ``auto`` to take the format from the file names, or one of ``jsonl``, ``csv``,
         ``parquet``, ``text``. With an explicit format, files in directories whose names
@@ -128,7 +122,7 @@ def resolve_inputs(
     listed: list[str] = []  # files found inside directories
     deferred = False
     for path in paths:
-        if _is_remote(path):
+        if is_uri(path):  # hdfs://, s3a://, file:// too: listed by Hadoop
             if storage is None:
                 deferred = True
             else:

@@ -11,6 +11,7 @@ MLlib's ``save`` already take the same URIs.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
@@ -30,17 +31,23 @@ class Entry:
     modified: float  # seconds since the epoch, as the filesystem keeps it
 
 
+def is_uri(path: str) -> bool:
+    """True for a URI (``hdfs://``, ``s3a://``, ``file://``...), false for a local path (a
+    one-letter scheme is a Windows drive).
+
+    >>> is_uri("hdfs://nn/posts"), is_uri("file:///tmp/x"), is_uri("data/posts.jsonl")
+    (True, True, False)
+    """
+    return len(urlparse(path).scheme) > 1
+
+
 def as_uri(path: str) -> str:
     """A path with a scheme as it is; a local path as an absolute ``file://`` URI.
 
     >>> as_uri("hdfs://nn/posts"), as_uri("/data/out")
     ('hdfs://nn/posts', 'file:///data/out')
     """
-    if len(urlparse(path).scheme) > 1:
-        return path
-    from pathlib import Path
-
-    return Path(path).expanduser().absolute().as_uri()
+    return path if is_uri(path) else Path(path).expanduser().absolute().as_uri()
 
 
 def join(uri: str, *names: str) -> str:
@@ -106,47 +113,15 @@ class Storage:
     def write_text(self, uri: str, text: str) -> None:
         self.write_bytes(uri, text.encode("utf-8"))
 
-    def read_bytes(self, uri: str) -> bytes:
-        fs = self._fs(uri)
-        path = self._path(uri)
-        size = fs.getFileStatus(path).getLen()
-        stream = fs.open(path)
-        try:
-            buffer = self._gateway.new_array(self._jvm.byte, size)
-            stream.readFully(0, buffer)
-            return bytes(buffer)
-        finally:
-            stream.close()
-
     def list(self, uri: str) -> list[Entry]:
         """The files and folders directly in the folder ``uri``, by name."""
-        fs = self._fs(uri)
-        entries = [
-            Entry(
-                str(status.getPath().toString()),
-                str(status.getPath().getName()),
-                bool(status.isDirectory()),
-                status.getModificationTime() / 1000.0,
-            )
-            for status in fs.listStatus(self._path(uri))
-        ]
-        return sorted(entries, key=lambda e: e.name)
+        statuses = self._fs(uri).listStatus(self._path(uri))
+        return sorted(map(_entry, statuses), key=lambda e: e.name)
 
     def glob(self, pattern: str) -> list[Entry]:
         """What the glob ``pattern`` matches (Hadoop's glob syntax), by URI."""
         statuses = self._fs(pattern).globStatus(self._path(pattern)) or []
-        return sorted(
-            (
-                Entry(
-                    str(s.getPath().toString()),
-                    str(s.getPath().getName()),
-                    bool(s.isDirectory()),
-                    s.getModificationTime() / 1000.0,
-                )
-                for s in statuses
-            ),
-            key=lambda e: e.uri,
-        )
+        return sorted(map(_entry, statuses), key=lambda e: e.uri)
 
     def modified(self, uri: str) -> float:
         """When ``uri`` was last written, in seconds since the epoch."""
@@ -174,3 +149,14 @@ class Storage:
             raise FileExistsError(target)
         if not self._fs(target).rename(self._path(source), self._path(target)):
             raise OSError(f"could not move {source} to {target}")
+
+
+def _entry(status) -> Entry:
+    """An :class:`Entry` from a Hadoop ``FileStatus``."""
+    path = status.getPath()
+    return Entry(
+        str(path.toString()),
+        str(path.getName()),
+        bool(status.isDirectory()),
+        status.getModificationTime() / 1000.0,
+    )

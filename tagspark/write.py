@@ -70,7 +70,7 @@ def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()
         An existing path without ``overwrite``, an existing file, a parent that is missing
         or not writable, or an output inside an input folder.
     """
-    if len(urlparse(output).scheme) > 1:
+    if st.is_uri(output):
         _check_overlap(output.rstrip("/"), output, input_paths)
         return output.rstrip("/")
     path = Path(output).expanduser().absolute()
