@@ -26,8 +26,8 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from tagspark.clustering import CATEGORY_COL, GROUP_COL, MIXED_ID
 from tagspark.codec import tag_values
-from tagspark.features import CATEGORY_COL, GROUP_COL, MIXED_ID
 
 MIXED_NAME = "mixed"
 

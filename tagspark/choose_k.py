@@ -18,10 +18,12 @@ import numpy as np
 from pyspark.ml.evaluation import ClusteringEvaluator
 from pyspark.sql import DataFrame
 
+from tagspark.clustering import CATEGORY_COL, kmeans_estimator
 from tagspark.config import Config, parse_k_range
+from tagspark.embedding import auto_dims, embed
 from tagspark.errors import ParameterError
-from tagspark.features import CATEGORY_COL, auto_dims, embed, kmeans_estimator, tag_sets
 from tagspark.storage import Storage, join
+from tagspark.vocabulary import tag_sets
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tagspark.categories import Category
-from tagspark.features import CATEGORY_COL
+from tagspark.clustering import CATEGORY_COL
 
 
 def contingency(predictions: DataFrame, label_col: str = "label") -> list[tuple[int, str, int]]:

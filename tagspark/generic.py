@@ -23,9 +23,10 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 
 from tagspark.categories import Cells
+from tagspark.clustering import CATEGORY_COL, MIXED_ID
 from tagspark.codec import unpack_sets
 from tagspark.config import GenericConfig
-from tagspark.features import CATEGORY_COL, MIXED_ID, Vocabulary
+from tagspark.vocabulary import Vocabulary
 
 MIN_CATEGORIES = 3
 

@@ -24,9 +24,9 @@ from pyspark.sql import functions as F
 import tagspark
 from tagspark import categories as cat
 from tagspark import choose_k, evaluate, failures, generic, write
+from tagspark.clustering import CATEGORY_COL, GROUP_KEYS, fit
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
-from tagspark.features import CATEGORY_COL, GROUP_KEYS, fit, tag_sets
 from tagspark.posts import (
     count_records,
     count_rejected_by_reason,
@@ -38,6 +38,7 @@ from tagspark.posts import (
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
 from tagspark.storage import Storage, join
+from tagspark.vocabulary import tag_sets
 
 log = logging.getLogger(__name__)
 

@@ -11,20 +11,15 @@ from scipy import sparse
 from tagspark import choose_k
 from tagspark.categories import Cells, category_cells, empty_distance, tag_weights, top_tags
 from tagspark.cli import main
+from tagspark.clustering import GROUP_KEYS, fit, nearest_centres
 from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
+from tagspark.embedding import auto_dims
 from tagspark.errors import ConfigError, ParameterError
-from tagspark.features import (
-    GROUP_KEYS,
-    auto_dims,
-    fit,
-    nearest_centres,
-    tag_sets,
-    tag_vocabulary,
-)
 from tagspark.generic import generic_tags, tag_spread
 from tagspark.job import CacheScope
 from tagspark.matrix import power_basis
+from tagspark.vocabulary import tag_sets, tag_vocabulary
 from tests.conftest import write_jsonl
 
 THEMES = {

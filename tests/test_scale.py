@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from tagspark import features as feat
-from tagspark import matrix
+from tagspark import codec, matrix
+from tagspark import vocabulary as voc
 from tagspark.categories import Cells, with_sets_placed_by_tags
+from tagspark.clustering import GROUP_KEYS, MIXED_ID, fit
 from tagspark.codec import pack_sets
 from tagspark.config import FeaturesConfig, KMeansConfig
-from tagspark.features import GROUP_KEYS, MIXED_ID, fit, tag_sets
 from tagspark.job import CacheScope
+from tagspark.vocabulary import tag_sets
 from tests.test_quality import THEMES, as_posts, post_categories, themed_posts
 
 
@@ -46,7 +48,7 @@ def test_distributed_products_equal_the_driver_matrix(spark, keep, small_blocks,
         assert np.allclose(local.scale, spread.scale)
         # G built by hand from the rows of x: every set counts weight times
         table = sets.sets.toArrow()
-        x = feat.feature_rows(table.column("idx").combine_chunks(), idf, column).toarray()
+        x = codec.feature_rows(table.column("idx").combine_chunks(), idf, column).toarray()
         weight = table.column("weight").to_numpy().astype(float)
         w = weight.copy()
         if method == "spectral":  # a set with none of the features' tags weighs nothing
@@ -159,7 +161,7 @@ def test_tag_sets_whose_hashes_clash_stay_apart(spark, keep, monkeypatch):
         fit(posts, honest, FeaturesConfig(dims=4), KMeansConfig(k=4, seed=1), [], keep)
     )
     # every set gets the same 64-bit hash: the worst clash there can be
-    monkeypatch.setattr(feat, "set_hash", lambda idx: feat.F.lit(7).cast("long"))
+    monkeypatch.setattr(voc, "set_hash", lambda idx: F.lit(7).cast("long"))
     clashing = tag_sets(posts, 126, 2, keep)
     assert clashing.count == honest.count > 50
     assert clashing.sets.select("set_id").distinct().count() == 1
