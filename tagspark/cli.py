@@ -1,4 +1,5 @@
-"""The ``tagspark`` command line: ``cluster`` and ``demo``.
+"""The ``tagspark`` command line: ``cluster``, ``choose-k``, ``demo``, ``assign``, ``suggest``
+and ``search``.
 
 This is the one error boundary: a :class:`~tagspark.errors.TagsparkError` becomes one line
 ``Error: ...`` on stderr and exit code 1; no traceback for user mistakes.
@@ -17,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 from tagspark.config import FORMATS, Config, load_config
-from tagspark.errors import OutputError, TagsparkError
+from tagspark.errors import InputError, OutputError, ParameterError, TagsparkError
 
 log = logging.getLogger("tagspark")
 
@@ -30,7 +31,8 @@ def sample_corpus() -> Path:
     return Path(str(resources.files("tagspark") / "data" / "sample_posts.jsonl.gz"))
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _spark_options(parser: argparse.ArgumentParser) -> None:
+    """The options of every command that runs a Spark job."""
     parser.add_argument("--config", metavar="FILE", help="a TOML config file (see conf/)")
     parser.add_argument(
         "--set",
@@ -40,12 +42,6 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="SECTION.KEY=VALUE",
         help="override one config key, e.g. --set features.num_features=65536 (repeatable)",
     )
-    parser.add_argument(
-        "--k",
-        type=_k_value,
-        help="number of categories (kmeans.k), or 'auto' to choose it in kmeans.k_range",
-    )
-    parser.add_argument("--seed", type=int, help="random seed (kmeans.seed)")
     parser.add_argument("--master", help="Spark master (default: spark.master, local[*])")
     parser.add_argument(
         "--overwrite", action="store_true", default=None, help="replace an existing output folder"
@@ -53,17 +49,32 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format", metavar="{" + ",".join(FORMATS) + "}", help="input format (input.format)"
     )
-    parser.add_argument(
-        "--label-field",
-        metavar="NAME",
-        help="score the categories against this field of the input (input.label_field)",
-    )
+    _console_options(parser)
+
+
+def _console_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
     parser.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="on a failure of the environment (memory, disk), also print the full trace",
+    )
+
+
+def _fit_options(parser: argparse.ArgumentParser) -> None:
+    """The options of the commands that fit categories."""
+    _spark_options(parser)
+    parser.add_argument(
+        "--k",
+        type=_k_value,
+        help="number of categories (kmeans.k), or 'auto' to choose it in kmeans.k_range",
+    )
+    parser.add_argument("--seed", type=int, help="random seed (kmeans.seed)")
+    parser.add_argument(
+        "--label-field",
+        metavar="NAME",
+        help="score the categories against this field of the input (input.label_field)",
     )
 
 
@@ -82,14 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="files, folders or globs (JSON Lines, CSV, Parquet, text)",
     )
     cluster.add_argument("--output", required=True, metavar="DIR", help="output folder")
-    _common(cluster)
+    cluster.add_argument(
+        "--popularity",
+        metavar="FILE",
+        help="network post counts per tag, CSV or JSON Lines of tag,posts (popularity.file)",
+    )
+    _fit_options(cluster)
     choose = sub.add_parser(
         "choose-k", help="sweep k on a sample: cost and silhouette curve, table and plot"
     )
     choose.add_argument("--input", nargs="+", required=True, metavar="PATH", help="as for cluster")
     choose.add_argument("--output", required=True, metavar="DIR", help="folder for the curve")
     choose.add_argument("--k-range", metavar="LO:HI", help="k values to try (kmeans.k_range)")
-    _common(choose)
+    _fit_options(choose)
     demo = sub.add_parser("demo", help="run the job on the bundled sample corpus")
     demo.add_argument(
         "--output",
@@ -97,8 +113,55 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"output folder (default: ./{DEMO_OUTPUT}, replaced on each run)",
     )
-    _common(demo)
+    _fit_options(demo)
+    assign = sub.add_parser("assign", help="place new posts with a saved model (no refit)")
+    _model_option(assign)
+    assign.add_argument("--input", nargs="+", required=True, metavar="PATH", help="as for cluster")
+    assign.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    _spark_options(assign)
+    suggest = sub.add_parser(
+        "suggest", help="tags for a post (or, with --input, for every post of a corpus)"
+    )
+    _model_option(suggest)
+    post = suggest.add_mutually_exclusive_group(required=True)
+    post.add_argument("--tags", metavar="TEXT", help='the post\'s tags, e.g. "#espresso #grinder"')
+    post.add_argument("--caption", metavar="TEXT", help="a caption whose hashtags are the tags")
+    post.add_argument("--input", nargs="+", metavar="PATH", help="a corpus (a Spark job)")
+    suggest.add_argument("--output", metavar="DIR", help="output folder (with --input)")
+    suggest.add_argument("--n", type=_positive, default=15, help="how many tags (default 15)")
+    suggest.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    suggest.add_argument(
+        "--popularity",
+        metavar="FILE",
+        help="network post counts per tag (CSV or JSON Lines of tag,posts) to rate tags by",
+    )
+    _spark_options(suggest)
+    search = sub.add_parser("search", help="categories holding a tag, or tags with a prefix")
+    _model_option(search)
+    search.add_argument("query", metavar="QUERY", help="a tag or the start of one")
+    search.add_argument("--limit", type=_positive, default=20, help="at most this many (20)")
+    search.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _console_options(search)
     return parser
+
+
+def _model_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="a saved model: the model/ folder of a cluster output, or the output itself",
+    )
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return value
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -106,15 +169,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.command == "demo":
         overrides.insert(0, f"kmeans.k={DEMO_K}")
-    k = None if args.k == "auto" else args.k
+    k_arg = getattr(args, "k", None)
     flags = {
-        "kmeans.k": k,
-        "kmeans.auto_k": True if args.k == "auto" else None,
+        "kmeans.k": None if k_arg == "auto" else k_arg,
+        "kmeans.auto_k": True if k_arg == "auto" else None,
         "kmeans.k_range": getattr(args, "k_range", None),
-        "kmeans.seed": args.seed,
-        "output.overwrite": args.overwrite,
-        "input.format": args.format,
-        "input.label_field": args.label_field,
+        "kmeans.seed": getattr(args, "seed", None),
+        "output.overwrite": getattr(args, "overwrite", None),
+        "input.format": getattr(args, "format", None),
+        "input.label_field": getattr(args, "label_field", None),
+        "popularity.file": getattr(args, "popularity", None) if args.command == "cluster" else None,
     }
     overrides += [f"{key}={_toml(value)}" for key, value in flags.items() if value is not None]
     return load_config(args.config, overrides)
@@ -173,10 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader (e.g. head) stopped reading: not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (Python's own advice)
+        return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Everything cheap is checked before Spark starts.
+    # Everything cheap is checked before Spark starts; suggest and search never start it.
+    if args.command == "search" or (args.command == "suggest" and args.input is None):
+        return _answer(args)
     from tagspark.read import resolve_inputs
     from tagspark.write import check_output, display
 
@@ -190,12 +259,15 @@ def _run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, overwrite=True))
     else:
         inputs = args.input
+    if args.command == "suggest" and not args.output:
+        raise ParameterError("suggest --input writes its suggestions to --output DIR; give one")
+    model_dir = _model_dir(args.model) if args.command in ("assign", "suggest") else None
     spec = resolve_inputs(inputs, cfg.input.format)
     out = check_output(args.output, cfg.output.overwrite, tuple(inputs))
 
     from pyspark.sql import SparkSession
 
-    from tagspark.job import run
+    from tagspark import job
     from tagspark.read import resolve_remote_inputs
     from tagspark.session import build_session, choose_master
     from tagspark.storage import Storage
@@ -205,19 +277,150 @@ def _run(args: argparse.Namespace) -> int:
     try:
         spec = resolve_remote_inputs(Storage(spark), spec)
         if args.command == "choose-k":
-            from tagspark.job import run_choose_k
-
-            curve = run_choose_k(spark, cfg, spec, out)
+            curve = job.run_choose_k(spark, cfg, spec, out)
+        elif args.command == "assign":
+            assigned = job.run_assign(spark, cfg, spec, model_dir, out)
+        elif args.command == "suggest":
+            suggested = job.run_suggest(spark, cfg, spec, model_dir, out, args.n, args.popularity)
         else:
-            result = run(spark, cfg, spec, out)
+            result = job.run(spark, cfg, spec, out)
     finally:
         if owned:
             _stop(spark)
     if args.command == "choose-k":
         print(_curve_report(curve, display(out)))
-        return 0
-    print(_report(result.categories, result.metadata, display(out)))
+    elif args.command == "assign":
+        print(_assign_report(assigned, display(out)))
+    elif args.command == "suggest":
+        counts = suggested["counts"]
+        print(f"Suggestions for {counts['kept']:,} posts ({counts['rejected']:,} rejected).")
+        print(f"Output: {display(out)}")
+    else:
+        print(_report(result.categories, result.metadata, display(out)))
     return 0
+
+
+def _model_dir(path: str) -> str:
+    """The model folder ``path`` names (a model/ folder, or the cluster output holding
+    one); a local one is checked here, a URI once Spark runs."""
+    from tagspark.model import model_folder
+    from tagspark.storage import is_uri
+
+    if is_uri(path):
+        return path
+    folder = model_folder(path)
+    if not (Path(folder) / "model.json").is_file():
+        raise InputError(
+            f"'{path}' holds no tagspark model (no model.json); give the model/ folder of a "
+            "tagspark cluster output, or the output folder itself"
+        )
+    return folder
+
+
+def _answer(args: argparse.Namespace) -> int:
+    """``suggest`` for one post and ``search``: numpy and pyarrow, no Spark."""
+    import json
+
+    from tagspark import suggest
+    from tagspark.model import TagModel
+    from tagspark.storage import is_uri
+
+    if is_uri(args.model):
+        raise ParameterError(
+            f"{args.command} reads a local model folder; copy '{args.model}' here first "
+            "(e.g. hdfs dfs -get)"
+        )
+    folder = _model_dir(args.model)
+    model = TagModel.load(folder)
+    if args.command == "search":
+        found = suggest.search(model, args.query, args.limit)
+        print(
+            json.dumps(found, indent=2, ensure_ascii=False)
+            if args.json
+            else _search_report(found, args.query)
+        )
+        return 0
+    if args.output:
+        raise ParameterError("--output goes with --input (suggestions for a whole corpus)")
+    if args.popularity:
+        model = suggest.rated_with(model, args.popularity)
+    tags = suggest.post_tags(model, args.tags, args.caption)
+    result = suggest.suggest(model, tags, args.n)
+    print(
+        json.dumps(result, indent=2, ensure_ascii=False) if args.json else _suggest_report(result)
+    )
+    return 0
+
+
+def _count(n: int | None) -> str:
+    """1234567 -> '1.2M'."""
+    if n is None:
+        return "-"
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def _suggest_report(result: dict) -> str:
+    lines = ["Post: " + (" ".join(f"#{t}" for t in result["input_tags"]) or "(no tags)")]
+    if result["unknown_tags"]:
+        lines.append("Unknown to the model: " + " ".join(f"#{t}" for t in result["unknown_tags"]))
+    if result["message"]:
+        lines.append(f"No suggestions: {result['message']}.")
+        return "\n".join(lines)
+    places = ", ".join(
+        f"{c['name']} ({c['size']:,} posts, distance {c['distance']:.2f})"
+        for c in result["categories"]
+    )
+    lines.append(f"Categories: {places}")
+    lines.append(f"Popularity: {result['popularity']}")
+    rows = [
+        (
+            ("* " if s["recommended"] else "  ") + f"#{s['tag']}",
+            s["category"],
+            f"{s['weight']:.3f}",
+            _count(s["popularity"]),
+            s["band"] or "-",
+            "-" if s["specificity"] is None else f"{s['specificity']:.2f}",
+        )
+        for s in result["suggestions"]
+    ]
+    header = ("  tag", "category", "weight", "posts", "band", "specific")
+    lines += _table([header, *rows])
+    lines.append("* recommended: in the popularity band, specific to its category, not generic")
+    return "\n".join(lines)
+
+
+def _search_report(found: list[dict], query: str) -> str:
+    if not found:
+        return f"No category holds a tag starting with '{query}'."
+    rows = [
+        (c["name"], f"{c['size']:,}", f"#{c['tag']}", f"{c['weight']:.3f}", str(c["rank"] or "-"))
+        for c in found
+    ]
+    return "\n".join(_table([("category", "posts", "tag", "weight", "rank"), *rows]))
+
+
+def _table(rows: list[tuple]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(str(v).ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    ]
+
+
+def _assign_report(result: dict, output: str, shown: int = 10) -> str:
+    counts = result["counts"]
+    lines = [
+        f"Placed {counts['kept']:,} posts ({counts['rejected']:,} records rejected, "
+        f"{counts['no_tags']:,} without tags); {result['unknown_tags']['share']:.0%} of their "
+        "tags are unknown to the model:"
+    ]
+    lines += [f"  {c['name']}  {c['posts']:,} posts" for c in result["categories"][:shown]]
+    if len(result["categories"]) > shown:
+        lines.append(f"  ... {len(result['categories']) - shown} more in assign.json")
+    lines.append(f"Output: {output}")
+    return "\n".join(lines)
 
 
 def _test_hooks() -> None:

@@ -32,8 +32,9 @@ from pyspark.ml.feature import IDF, HashingTF, Normalizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from tagspark.centres import MIXED_ID, embed_sets, nearest_centres
 from tagspark.config import FeaturesConfig, KMeansConfig
-from tagspark.embedding import Embedding, auto_dims, embed, embed_sets
+from tagspark.embedding import Embedding, auto_dims, embed
 from tagspark.errors import ParameterError
 from tagspark.vocabulary import TagSets
 
@@ -42,9 +43,8 @@ log = logging.getLogger(__name__)
 CATEGORY_COL = "category"
 GROUP_COL = "group_id"
 GROUP_KEYS = [GROUP_COL, "idx"]
-# the category of posts with nothing to place them by (no tag left for the features); the
-# job also puts posts with only generic tags there and names it "mixed"
-MIXED_ID = -1
+
+
 @dataclass
 class Fit:
     """A fitted clustering.
@@ -55,7 +55,8 @@ class Fit:
     with ``group_id`` and ``idx`` (null and empty for posts without a vocabulary tag); the
     two columns :data:`GROUP_KEYS` join a post to its group exactly (``group_id`` alone is
     a hash, or for ``tfidf`` the k-means category). ``model`` is the KMeansModel
-    (``spectral``/``svd``) or the PipelineModel (``tfidf``) to save.
+    (``spectral``/``svd``, with its ``embedding`` and ``centres``) or the PipelineModel
+    (``tfidf``); ``excluded`` are the tags left out of the features.
     """
 
     groups: DataFrame
@@ -64,6 +65,9 @@ class Fit:
     cost: float
     iterations: int
     info: dict[str, Any] = field(default_factory=dict)
+    embedding: Embedding | None = None
+    centres: np.ndarray | None = None
+    excluded: tuple[str, ...] = ()
 
 
 def kmeans_estimator(kmeans: KMeansConfig, features_col: str = "features") -> KMeans:
@@ -93,17 +97,6 @@ def build_tfidf_pipeline(
     idf = IDF(inputCol=tf.getOutputCol(), outputCol="tfidf", minDocFreq=features.min_doc_freq)
     norm = Normalizer(inputCol=idf.getOutputCol(), outputCol="features", p=2.0)
     return Pipeline(stages=[tf, idf, norm, kmeans_estimator(kmeans)])
-
-
-def nearest_centres(v: np.ndarray, centres: np.ndarray, distance_measure: str) -> np.ndarray:
-    """Each row of ``v``'s nearest centre (the first of equals), as MLlib's KMeansModel
-    assigns: squared Euclidean distance, or cosine distance (1 - cosine similarity)."""
-    if distance_measure == "cosine":
-        norms = np.linalg.norm(centres, axis=1)
-        unit = centres / np.where(norms > 0, norms, 1.0)[:, None]
-        return np.argmax(v @ unit.T, axis=1)
-    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, and |v|^2 is the same for every centre
-    return np.argmin((centres * centres).sum(axis=1) - 2.0 * (v @ centres.T), axis=1)
 
 
 def assigned_sets(
@@ -186,6 +179,9 @@ def fit(
         summary.trainingCost,
         summary.numIter,
         info,
+        embedding,
+        centres,
+        tuple(excluded),
     )
 
 
@@ -228,6 +224,7 @@ def _fit_tfidf(
         summary.trainingCost,
         summary.numIter,
         info,
+        excluded=tuple(excluded),
     )
 
 

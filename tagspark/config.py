@@ -81,6 +81,15 @@ class NamingConfig:
 
 
 @dataclass(frozen=True)
+class PopularityConfig:
+    file: str = ""
+    network_posts: int = 40_000_000_000
+    min_posts: int = 100_000
+    max_posts: int = 10_000_000
+    min_specificity: float = 0.5
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     overwrite: bool = False
     assignment_rows_per_file: int = 1_000_000
@@ -103,6 +112,7 @@ class Config:
     kmeans: KMeansConfig = field(default_factory=KMeansConfig)
     generic: GenericConfig = field(default_factory=GenericConfig)
     naming: NamingConfig = field(default_factory=NamingConfig)
+    popularity: PopularityConfig = field(default_factory=PopularityConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
@@ -344,6 +354,18 @@ def _check_values(cfg: Config) -> None:
             cfg.naming.tags_per_category >= cfg.naming.name_tags,
             "naming.tags_per_category",
             f"at least naming.name_tags ({cfg.naming.name_tags})",
+        ),
+        (cfg.popularity.network_posts >= 1, "popularity.network_posts", "at least 1"),
+        (cfg.popularity.min_posts >= 0, "popularity.min_posts", "0 or more"),
+        (
+            cfg.popularity.max_posts >= cfg.popularity.min_posts,
+            "popularity.max_posts",
+            f"at least popularity.min_posts ({cfg.popularity.min_posts})",
+        ),
+        (
+            0 <= cfg.popularity.min_specificity <= 1,
+            "popularity.min_specificity",
+            "between 0 and 1",
         ),
         (
             cfg.output.assignment_rows_per_file >= 1000,

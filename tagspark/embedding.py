@@ -23,7 +23,8 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.sql import DataFrame
 from pyspark.sql.types import ArrayType, BooleanType, DoubleType, StructField, StructType
 
-from tagspark.codec import feature_rows, lists
+from tagspark.centres import embed_sets
+from tagspark.codec import lists
 from tagspark.config import FeaturesConfig
 from tagspark.errors import ParameterError
 from tagspark.matrix import power_basis, tag_matrix
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 EMBEDDING_METHODS = ("spectral", "svd")
 MIN_AUTO_DIMS = 8
 MAX_AUTO_DIMS = 24
+
+
 def auto_dims(k: int) -> int:
     """Embedding dimensions when ``features.dims = 0``: ``k`` within ``[8, 24]``.
 
@@ -82,19 +85,6 @@ def with_embedding(
         .withColumn("features", array_to_vector("_features"))
         .drop("_features")
     )
-
-
-def embed_sets(
-    packed: pa.Array, projection: np.ndarray, idf: np.ndarray, column: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The embeddings (unit rows) of a packed ``idx`` column, and which of them are
-    ``placed`` (have a feature tag)."""
-    v = feature_rows(packed, idf, column) @ projection
-    norms = np.linalg.norm(v, axis=1)
-    placed = norms > 0
-    v[placed] /= norms[placed, None]
-    v[~placed, 0] = 1.0  # any unit vector: cosine k-means refuses zero vectors
-    return v, placed
 
 
 @dataclass(frozen=True)

@@ -13,20 +13,21 @@ from collections import defaultdict
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from tagspark.categories import Category
-from tagspark.clustering import CATEGORY_COL
+from tagspark.naming import Category
 
 
-def contingency(predictions: DataFrame, label_col: str = "label") -> list[tuple[int, str, int]]:
+def contingency(
+    predictions: DataFrame, label_col: str = "label", category_col: str = "category_id"
+) -> list[tuple[int, str, int]]:
     """``(category, label, posts)`` for every pair that occurs; posts without a label are
     left out."""
     rows = (
         predictions.filter(F.col(label_col).isNotNull())
-        .groupBy(CATEGORY_COL, label_col)
+        .groupBy(category_col, label_col)
         .agg(F.count(F.lit(1)).alias("n"))
         .collect()  # k x labels rows
     )
-    return sorted((int(r[CATEGORY_COL]), r[label_col], int(r["n"])) for r in rows)
+    return sorted((int(r[category_col]), r[label_col], int(r["n"])) for r in rows)
 
 
 def _entropy(counts: list[int], n: int) -> float:

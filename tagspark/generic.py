@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 from pyspark.sql import DataFrame
 
-from tagspark.categories import Cells
+from tagspark.centres import Cells, only_generic
 from tagspark.clustering import CATEGORY_COL, MIXED_ID
 from tagspark.codec import unpack_sets
 from tagspark.config import GenericConfig
@@ -114,9 +114,9 @@ def with_mixed(groups: DataFrame, generic: list[int]) -> DataFrame:
     def move(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             idx, rows = unpack_sets(batch.column("idx"))
-            specific = np.bincount(rows, ~np.isin(idx, shared.value), minlength=batch.num_rows)
+            mixed = only_generic(idx, rows, batch.num_rows, shared.value)
             category = batch.column(CATEGORY_COL).to_numpy(zero_copy_only=False)
-            moved = pa.array(np.where(specific > 0, category, MIXED_ID).astype(np.int32))
+            moved = pa.array(np.where(mixed, MIXED_ID, category).astype(np.int32))
             yield batch.set_column(position, CATEGORY_COL, moved)
 
     return groups.mapInArrow(move, groups.schema)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,10 +22,12 @@ from pyspark.sql import functions as F
 
 import tagspark
 from tagspark import categories as cat
-from tagspark import choose_k, evaluate, failures, generic, write
-from tagspark.clustering import CATEGORY_COL, GROUP_KEYS, fit
+from tagspark import choose_k, evaluate, failures, write
+from tagspark.clustering import GROUP_COL
 from tagspark.config import Config
 from tagspark.errors import EmptyCorpusError
+from tagspark.estimator import categorised, fit_categories, load_model, suggested, transform
+from tagspark.naming import MIXED_NAME
 from tagspark.posts import (
     count_records,
     count_rejected_by_reason,
@@ -37,8 +38,9 @@ from tagspark.posts import (
     with_post_tags,
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
+from tagspark.stages import CacheScope, StageTimer
 from tagspark.storage import Storage, join
-from tagspark.vocabulary import tag_sets
+from tagspark.suggest import rated_with
 
 log = logging.getLogger(__name__)
 
@@ -48,58 +50,6 @@ class RunResult:
     output: str
     categories: list[cat.Category]
     metadata: dict[str, Any]
-
-
-class CacheScope:
-    """Caches DataFrames (call it on one) and unpersists them all on :meth:`release` or at
-    the end of a ``with`` block."""
-
-    def __init__(self) -> None:
-        self._cached: list[DataFrame] = []
-
-    def __call__(self, df: DataFrame) -> DataFrame:
-        self._cached.append(df.cache())
-        return df
-
-    def release(self) -> None:
-        for df in self._cached:
-            try:
-                df.unpersist()
-            except Exception as exc:  # a JVM that died has nothing left to free
-                log.debug("could not unpersist a cached table: %s", exc)
-        self._cached.clear()
-
-    def __enter__(self) -> CacheScope:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-class StageTimer:
-    """Times named stages and logs one line per stage as it ends."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.current: str | None = None  # the stage running, or the last one that ran
-        self._start = time.perf_counter()
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        self.current = stage
-        log.info("stage %s: started", stage)
-        start = time.perf_counter()
-        yield
-        self.seconds[stage] = round(time.perf_counter() - start, 3)
-        log.info(
-            "stage %s: done in %.1f s (%.1f s since start)",
-            stage,
-            self.seconds[stage],
-            time.perf_counter() - self._start,
-        )
-
-    def total(self) -> float:
-        return round(time.perf_counter() - self._start, 3)
 
 
 def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> RunResult:
@@ -120,15 +70,9 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
     ------
     EmptyCorpusError, ParameterError, InputError
     """
-    timer = StageTimer()
-    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    storage = Storage(spark)
-    write.check_output_uri(storage, output, cfg.output.overwrite)
-    staging = write.Staging(storage, output, cfg.output.staging_lease_seconds).start()
-    cache = CacheScope()
-    try:
+    with _publishing(spark, cfg, output) as (storage, staging, cache, timer):
         with timer("read"):
-            records, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
+            _, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
         posts = filter_kept_posts(numbered).select("_pos", "id", "tags", "label")
 
         chosen = None
@@ -140,128 +84,47 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
                     cfg, kmeans=dataclasses.replace(cfg.kmeans, k=chosen["chosen_k"])
                 )
 
-        listed = generic.listed_tags(cfg.generic) if cfg.generic.exclude_from_features else []
-        with timer("fit"):
-            sets = tag_sets(posts, counts["kept"], cfg.features.min_doc_freq, cache)
-            counts["distinct_tag_sets"] = sets.count
-            fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed, cache)
-            groups = cache(fitted.groups)
-            log.info("features: %s", fitted.info)
-            log.info("k-means: %d iterations, cost %.4f", fitted.iterations, fitted.cost)
-
-        with timer("name"):
-            groups, cells = _place_by_tags(groups, sets.vocabulary.idf, counts, cache)
-            generic_list = generic.generic_tags(
-                generic.tag_spread(cells), cfg.generic, sets.vocabulary
-            )
-            generic_names = [g["tag"] for g in generic_list]
-            if generic_names:
-                log.info("generic tags (%d): %s", len(generic_names), ", ".join(generic_names[:20]))
-            detected = sorted(set(generic_names) - set(listed))
-            if cfg.generic.exclude_from_features and detected:
-                log.info("fitting again without the %d detected generic tags", len(detected))
-                fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed + detected, cache)
-                groups, _ = _place_by_tags(cache(fitted.groups), sets.vocabulary.idf, counts, cache)
-            generic_idx = sets.vocabulary.indices(generic_names)
-            final = cache(generic.with_mixed(groups, generic_idx)) if generic_idx else groups
-            if final is not groups:
-                # sets may have moved to mixed (or been fitted again): add up the tags again
-                cells = cat.category_cells(final, sets.vocabulary.idf)
-            sizes = dict(cells.sizes)
-            # posts with no vocabulary tag have no tag set: they are mixed too
-            no_tag_posts = counts["kept"] - sum(sizes.values())
-            if no_tag_posts:
-                sizes[cat.MIXED_ID] = sizes.get(cat.MIXED_ID, 0) + no_tag_posts
-            weights = cat.tag_weights(cells, sizes)
-            ranked = cat.top_tags(
-                cells, weights, sets.vocabulary.tags, cfg.naming.tags_per_category, generic_idx
-            )
-            categories = cat.ranked_categories(ranked, sizes, cfg.naming.name_tags)
-            counts["mixed"] = sizes.get(cat.MIXED_ID, 0)
-            log.info("mixed bucket: %d posts with no category-specific tag", counts["mixed"])
-            empty = cfg.kmeans.k - sum(c.id != cat.MIXED_ID for c in categories)
-            if empty:
-                log.warning(
-                    "%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k
-                )
-            measure = cfg.kmeans.distance_measure
-            no_tag_distance = cat.empty_distance(cells, weights, measure)
-            predictions = fitted.posts.join(
-                cat.group_distances(final, cells, weights, sets.vocabulary.idf, measure),
-                GROUP_KEYS,
-                "left",
-            ).select(
-                "_pos",
-                "id",
-                "label",
-                F.coalesce(CATEGORY_COL, F.lit(cat.MIXED_ID)).alias(CATEGORY_COL),
-                F.coalesce("distance", F.lit(no_tag_distance)).alias("distance"),
-            )
-            if cfg.input.label_field:  # read twice: scored, then written
-                predictions = cache(predictions)
+        fitted = fit_categories(posts, counts["kept"], cfg, cache, timer)
+        counts.update(fitted.counts)
+        categories = fitted.model.categories
+        kmeans_col = GROUP_COL if fitted.pipeline is not None else None
+        predictions = categorised(fitted.posts, fitted.model, kmeans_col)
+        if cfg.input.label_field:  # read twice: scored, then written
+            predictions = cache(predictions)
 
         scored = None
         if cfg.input.label_field:
             with timer("evaluate"):
-                scored = evaluate.evaluation(evaluate.contingency(predictions), categories)
-                if scored["posts"] == 0:
-                    log.warning("no post has the label field '%s'", cfg.input.label_field)
-                log.info(
-                    "against '%s' (%d labelled posts): %s",
-                    cfg.input.label_field,
-                    scored["posts"],
-                    evaluate.describe(scored),
-                )
+                scored = _evaluation(predictions, categories, cfg.input.label_field)
 
         with timer("write"):
             if chosen is not None:
                 choose_k.write_curve(chosen, storage, staging.uri)
             if scored is not None:
                 write.write_json(storage, scored, staging.path("evaluation.json"))
-            rows_per_file = cfg.output.assignment_rows_per_file
-            assignments = predictions.select(
-                "id", F.col(CATEGORY_COL).alias("category_id"), "distance"
-            )
-            write.write_rows(
-                assignments, staging.path("assignments"), "parquet", counts["kept"], rows_per_file
-            )
-            write.write_rows(
-                filter_rejected(numbered),
-                staging.path("rejected"),
-                "json",
-                counts["rejected"],
-                rows_per_file,
+            _write_rows(
+                predictions.select("id", "category_id", "distance"),
+                "assignments",
+                numbered,
+                counts,
+                cfg,
+                staging,
             )
             write.write_categories(spark, storage, categories, staging.uri)
-            fitted.model.write().save(staging.path("model"))
+            write.write_model(storage, fitted, staging.path("model"))
 
         metadata = {
-            "tagspark_version": tagspark.__version__,
-            "versions": {
-                "spark": spark.version,
-                "pyspark": pyspark.__version__,
-                "python": platform.python_version(),
-                "numpy": numpy.__version__,
-            },
-            "started_at": started,
-            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "master": spark.sparkContext.master,
-            "input": {
-                "paths": list(inputs.paths),
-                "format": inputs.format,
-                "files": len(inputs.paths),
-                "partitions": partitions,
-            },
-            "config": cfg.to_dict(),
+            **_about(spark, cfg, inputs, partitions, timer),
             "seed": cfg.kmeans.seed,
             "counts": counts,
             "rejected_by_reason": by_reason,
             "categories": len(categories),
-            "empty_categories": empty,
-            "features": fitted.info,
-            "generic_tags": generic_list,
+            "empty_categories": fitted.empty,
+            "features": fitted.fit.info,
+            "generic_tags": fitted.generic,
+            "popularity": fitted.stats.source,
             "choose_k": chosen,
-            "kmeans": {"cost": fitted.cost, "iterations": fitted.iterations},
+            "kmeans": {"cost": fitted.fit.cost, "iterations": fitted.fit.iterations},
             "evaluation": None
             if scored is None
             else {k: v for k, v in scored.items() if k != "categories"},
@@ -269,15 +132,191 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
         }
         write.write_json(storage, metadata, staging.path("model", "metadata.json"))
         storage.write_text(staging.path("summary.md"), write.summary_markdown(categories, metadata))
+    log.info(
+        "wrote %d categories to %s in %.1f s", len(categories), write.display(output), timer.total()
+    )
+    return RunResult(output, categories, metadata)
+
+
+def run_assign(
+    spark: SparkSession, cfg: Config, inputs: InputSpec, model_dir: str, output: str
+) -> dict[str, Any]:
+    """``tagspark assign``: place the posts of ``inputs`` with the saved model in
+    ``model_dir`` (no refit) and publish ``assignments/``, ``rejected/`` and
+    ``assign.json`` (posts per category, the share of tags the model does not know) in
+    ``output``. Returns what ``assign.json`` holds."""
+    with _publishing(spark, cfg, output) as (storage, staging, cache, timer):
+        with timer("load"):
+            model, pipeline = load_model(spark, model_dir)
+        cfg = _with_model_tags(cfg, model)
+        with timer("read"):
+            _, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
+        posts = filter_kept_posts(numbered).select("_pos", "id", "tags")
+        with timer("assign"):
+            placed = cache(transform(posts, model, pipeline, keep_idx=True))
+            per_category, drift = _placed_counts(placed, model)
+        with timer("write"):
+            _write_rows(
+                placed.select("id", "category_id", "distance"),
+                "assignments",
+                numbered,
+                counts,
+                cfg,
+                staging,
+            )
+            result = {
+                **_about(spark, cfg, inputs, partitions, timer),
+                "model": model_dir,
+                "counts": counts,
+                "rejected_by_reason": by_reason,
+                "categories": per_category,
+                "unknown_tags": drift,
+                "timings_seconds": {**timer.seconds, "total": timer.total()},
+            }
+            write.write_json(storage, result, staging.path("assign.json"))
+    return result
+
+
+def run_suggest(
+    spark: SparkSession,
+    cfg: Config,
+    inputs: InputSpec,
+    model_dir: str,
+    output: str,
+    n: int,
+    popularity_file: str | None = None,
+) -> dict[str, Any]:
+    """``tagspark suggest --input``: suggestions for every post of ``inputs``
+    (:func:`tagspark.suggest.suggest`), published as ``suggestions/`` (Parquet: id,
+    category_id, category, suggestions, unknown_tags, message) with ``rejected/`` and
+    ``suggest.json``."""
+    with _publishing(spark, cfg, output) as (storage, staging, cache, timer):
+        with timer("load"):
+            model, _ = load_model(spark, model_dir)
+            if popularity_file:
+                model = rated_with(model, popularity_file)
+        cfg = _with_model_tags(cfg, model)
+        with timer("read"):
+            _, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
+        posts = filter_kept_posts(numbered).select("id", "tags")
+        with timer("write"):
+            _write_rows(suggested(posts, model, n), "suggestions", numbered, counts, cfg, staging)
+            result = {
+                **_about(spark, cfg, inputs, partitions, timer),
+                "model": model_dir,
+                "popularity": model.settings.get("popularity_source"),
+                "counts": counts,
+                "rejected_by_reason": by_reason,
+                "timings_seconds": {**timer.seconds, "total": timer.total()},
+            }
+            write.write_json(storage, result, staging.path("suggest.json"))
+    return result
+
+
+def _about(spark: SparkSession, cfg: Config, inputs: InputSpec, partitions: int, timer) -> dict:
+    """What every output's JSON says of its run: versions, times, master, input, config."""
+    return {
+        "tagspark_version": tagspark.__version__,
+        "versions": {
+            "spark": spark.version,
+            "pyspark": pyspark.__version__,
+            "python": platform.python_version(),
+            "numpy": numpy.__version__,
+        },
+        "started_at": timer.started,
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "master": spark.sparkContext.master,
+        "input": {
+            "paths": list(inputs.paths),
+            "format": inputs.format,
+            "files": len(inputs.paths),
+            "partitions": partitions,
+        },
+        "config": cfg.to_dict(),
+    }
+
+
+# tag occurrences of the new posts the model does not know, above which assign warns (drift)
+DRIFT_WARNING_SHARE = 0.3
+
+
+def _placed_counts(placed: DataFrame, model) -> tuple[list[dict], dict[str, Any]]:
+    """Posts per category (largest first, with names) and the unknown tags' share."""
+    rows = (
+        placed.groupBy("category_id")
+        .agg(
+            F.count(F.lit(1)).alias("posts"),
+            F.sum(F.size("tags")).alias("tags"),
+            F.sum(F.octet_length("idx") / 4).alias("known"),
+        )
+        .collect()  # k rows
+    )
+    names = {c.id: c.name for c in model.categories}
+    per_category = sorted(
+        (
+            {"id": r.category_id, "name": names.get(r.category_id, MIXED_NAME), "posts": r.posts}
+            for r in rows
+        ),
+        key=lambda c: (-c["posts"], c["id"]),
+    )
+    tags = sum(r.tags or 0 for r in rows)
+    known = sum(r.known or 0 for r in rows)
+    share = 1 - known / tags if tags else 0.0
+    drift = {"tags": int(tags), "unknown": int(tags - known), "share": round(share, 4)}
+    if share > DRIFT_WARNING_SHARE:
+        log.warning(
+            "%.0f%% of the new posts' tags are unknown to the model (trained on other posts): "
+            "their categories rest on the few known tags; consider fitting a new model",
+            100 * share,
+        )
+    return per_category, drift
+
+
+def _with_model_tags(cfg: Config, model) -> Config:
+    """``cfg`` with the tag rules the model was fitted with."""
+    max_tags = model.settings.get("tags", {}).get("max_tags_per_post", cfg.tags.max_tags_per_post)
+    return dataclasses.replace(cfg, tags=dataclasses.replace(cfg.tags, max_tags_per_post=max_tags))
+
+
+def _write_rows(
+    rows: DataFrame, name: str, numbered: DataFrame, counts, cfg: Config, staging
+) -> None:
+    """``rows`` (one a kept post) as Parquet in ``name/``, and the rejected records as JSON
+    Lines in ``rejected/``."""
+    per_file = cfg.output.assignment_rows_per_file
+    write.write_rows(rows, staging.path(name), "parquet", counts["kept"], per_file)
+    write.write_rows(
+        filter_rejected(numbered), staging.path("rejected"), "json", counts["rejected"], per_file
+    )
+
+
+def _evaluation(predictions: DataFrame, categories, label_field: str) -> dict[str, Any]:
+    scored = evaluate.evaluation(evaluate.contingency(predictions), categories)
+    if scored["posts"] == 0:
+        log.warning("no post has the label field '%s'", label_field)
+    log.info(
+        "against '%s' (%d labelled posts): %s",
+        label_field,
+        scored["posts"],
+        evaluate.describe(scored),
+    )
+    return scored
+
+
+@contextmanager
+def _publishing(spark: SparkSession, cfg: Config, output: str) -> Iterator[tuple]:
+    """``(storage, staging, cache, timer)`` for a job that publishes ``output``: published
+    when the block ends, discarded (and a failure of the environment told in one sentence,
+    :mod:`tagspark.failures`) when it raises; cached tables released either way."""
+    timer = StageTimer()
+    storage = Storage(spark)
+    write.check_output_uri(storage, output, cfg.output.overwrite)
+    staging = write.Staging(storage, output, cfg.output.staging_lease_seconds).start()
+    cache = CacheScope()
+    try:
+        yield storage, staging, cache, timer
         with timer("publish"):
             staging.publish(cfg.output.overwrite)
-        log.info(
-            "wrote %d categories to %s in %.1f s",
-            len(categories),
-            write.display(output),
-            timer.total(),
-        )
-        return RunResult(output, categories, metadata)
     except BaseException as exc:
         staging.discard()
         failure = failures.explain(exc, timer.current)
@@ -286,30 +325,6 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
         raise
     finally:
         cache.release()
-
-
-def _place_by_tags(
-    groups: DataFrame, idf, counts: dict[str, int], cache: CacheScope
-) -> tuple[DataFrame, cat.Cells]:
-    """``groups`` and their cells, with the sets the embedding could not place (no feature
-    tag) given the category whose centre weighs their tags most
-    (:func:`tagspark.categories.with_sets_placed_by_tags`); ``counts["placed_by_tags"]``
-    says how many posts that moved."""
-    cells = cat.category_cells(groups, idf)
-    unplaced = cells.sizes.get(cat.MIXED_ID, 0)
-    counts["placed_by_tags"] = 0
-    if not unplaced:
-        return groups, cells
-    weights = cat.tag_weights(cells, cells.sizes)
-    groups = cache(cat.with_sets_placed_by_tags(groups, cells, weights, idf))
-    cells = cat.category_cells(groups, idf)
-    counts["placed_by_tags"] = unplaced - cells.sizes.get(cat.MIXED_ID, 0)
-    log.info(
-        "%d posts with no feature tag placed by their rarer tags, %d left for mixed",
-        counts["placed_by_tags"],
-        unplaced - counts["placed_by_tags"],
-    )
-    return groups, cells
 
 
 def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope):

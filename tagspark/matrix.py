@@ -1,7 +1,7 @@
 """The tags x tags matrix of the embedding, and the power method on it, with the driver's
 memory bounded by the feature tags times the embedding's dimensions.
 
-``A`` is the posts x feature-tags matrix to decompose (see :mod:`tagspark.features`, step 3).
+``A`` is the posts x feature-tags matrix to decompose (see :mod:`tagspark.embedding`).
 The power method needs nothing of it but products ``G @ V``, ``G = A^T A`` (feature tags x
 feature tags) and ``V`` a tags x dims basis. ``G`` is built on the executors: every
 partition of tag sets adds up its own share with scipy, cut into row blocks of

@@ -110,6 +110,14 @@ class Storage:
         finally:
             out.close()
 
+    def read_bytes(self, uri: str) -> bytes:
+        """The whole file ``uri``."""
+        stream = self._fs(uri).open(self._path(uri))
+        try:
+            return bytes(self._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+        finally:
+            stream.close()
+
     def write_text(self, uri: str, text: str) -> None:
         self.write_bytes(uri, text.encode("utf-8"))
 

@@ -20,24 +20,14 @@ from __future__ import annotations
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from tagspark.tagrules import LIST_SEPARATORS, SPACE
+
 _WORD = r"\p{L}\p{M}\p{N}_"
 _HASH = "#\uff03"
 # A chain of hashtags (#a#b) not glued to a word or an '&' before it.
 HASHTAG_CHAIN = rf"(?<![{_WORD}&])((?:[{_HASH}][{_WORD}]+)+)"
 # Does a text hold at least one hashtag?
 HAS_HASHTAG = rf"(?<![{_WORD}&])[{_HASH}][{_WORD}]"
-# Separators of a tag list written as words.
-LIST_SEPARATORS = r"[\s,;\"'{}\[\]]+"
-# White space as Java's regex \s and Unicode's Z category (space, line and paragraph
-# separators) define it, spelled out: trimming a set of characters is several times cheaper
-# than a regular expression, and normalising runs on every tag of the corpus.
-SPACE = (
-    " \t\n\x0b\x0c\r\u00a0\u1680"
-    + "".join(chr(c) for c in range(0x2000, 0x200B))
-    + "\u2028\u2029\u202f\u205f\u3000"
-)
-
-
 _LEADING_HASH = rf"^[\s\p{{Z}}{_HASH}]+"
 
 

@@ -44,15 +44,16 @@ from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame, SparkSession
 
 from tagspark import storage as st
-from tagspark.categories import Category
 from tagspark.errors import OutputError
 from tagspark.evaluate import describe
+from tagspark.naming import Category
 
 log = logging.getLogger(__name__)
 
 CATEGORY_SCHEMA = (
     "id int, name string, leading_tags array<string>, size long, "
-    "tags array<struct<tag: string, weight: double, posts: long>>"
+    "tags array<struct<tag: string, weight: double, posts: long, popularity: long, "
+    "popularity_source: string, band: string, specificity: double, recommended: boolean>>"
 )
 COMPLETE = "_COMPLETE"
 LEASE = "_tagspark_lease.json"
@@ -284,12 +285,25 @@ def write_categories(
             d["name"],
             d["leading_tags"],
             d["size"],
-            [(t["tag"], t["weight"], t["posts"]) for t in d["tags"]],
+            [tuple(t.values()) for t in d["tags"]],
         )
         for d in dicts
     ]
     frame = spark.createDataFrame(rows, CATEGORY_SCHEMA)
     frame.coalesce(1).write.parquet(st.join(folder, "categories.parquet"))
+
+
+def write_model(storage: st.Storage, fitted, folder: str) -> None:
+    """The fitted model's folder (:mod:`tagspark.model`) with ``tags.parquet`` (the tag
+    statistics and popularity band) beside it."""
+    from tagspark.model import PIPELINE, parquet_bytes
+
+    model = fitted.model
+    model.save(folder, lambda name, data: storage.write_bytes(st.join(folder, name), data))
+    names = {c.id: c.name for c in model.categories}
+    storage.write_bytes(st.join(folder, "tags.parquet"), parquet_bytes(fitted.stats.table(names)))
+    if fitted.pipeline is not None:
+        fitted.pipeline.write().save(st.join(folder, PIPELINE))
 
 
 def write_json(storage: st.Storage, data: Any, uri: str) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tagspark.categories import Category
 from tagspark.evaluate import contingency, evaluation, scores
+from tagspark.naming import Category
 
 
 def test_perfect_clustering_scores_one():
@@ -36,7 +36,7 @@ def test_independent_categories_and_labels():
 
 def test_contingency_counts_in_spark_and_top_labels(spark):
     predictions = spark.createDataFrame(
-        [(0, "a"), (0, "a"), (0, "b"), (1, "b"), (1, None)], "category int, label string"
+        [(0, "a"), (0, "a"), (0, "b"), (1, "b"), (1, None)], "category_id int, label string"
     )
     table = contingency(predictions)
     assert table == [(0, "a", 2), (0, "b", 1), (1, "b", 1)]

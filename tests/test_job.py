@@ -61,7 +61,7 @@ def test_tag_weights_equal_centroid_coordinates_without_collisions(toy_run, tmp_
     inp, _ = toy_run
     out = tmp_path / "tfidf"
     assert _cluster(inp, out, "--k", "2", "--set", 'features.method="tfidf"') == 0
-    model = PipelineModel.load(str(out / "model"))
+    model = PipelineModel.load(str(out / "model" / "pipeline"))
     hashing, kmeans = model.stages[0], model.stages[-1]
     centres = kmeans.clusterCenters()
     for c in _categories(out):
@@ -115,7 +115,8 @@ def test_output_layout_and_schemas(spark, toy_run):
     )
     assert spark.read.parquet(str(out / "categories.parquet")).schema.simpleString() == (
         "struct<id:int,name:string,leading_tags:array<string>,size:bigint,"
-        "tags:array<struct<tag:string,weight:double,posts:bigint>>>"
+        "tags:array<struct<tag:string,weight:double,posts:bigint,popularity:bigint,"
+        "popularity_source:string,band:string,specificity:double,recommended:boolean>>>"
     )
     meta = json.loads((out / "model" / "metadata.json").read_text())
     assert meta["counts"] == {

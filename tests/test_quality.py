@@ -9,7 +9,8 @@ import pytest
 from scipy import sparse
 
 from tagspark import choose_k
-from tagspark.categories import Cells, category_cells, empty_distance, tag_weights, top_tags
+from tagspark.categories import category_cells, empty_distance
+from tagspark.centres import Cells, TagCentres, tag_weights
 from tagspark.cli import main
 from tagspark.clustering import GROUP_KEYS, fit, nearest_centres
 from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values
@@ -17,8 +18,9 @@ from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_co
 from tagspark.embedding import auto_dims
 from tagspark.errors import ConfigError, ParameterError
 from tagspark.generic import generic_tags, tag_spread
-from tagspark.job import CacheScope
 from tagspark.matrix import power_basis
+from tagspark.naming import top_tags
+from tagspark.stages import CacheScope
 from tagspark.vocabulary import tag_sets, tag_vocabulary
 from tests.conftest import write_jsonl
 
@@ -335,5 +337,6 @@ def test_top_tags_rank_by_weight_then_posts_then_tag_and_leave_out_excluded():
         "b",
         "c",
     ]
-    assert empty_distance(cells, weights, "euclidean") == pytest.approx(1 / 3)
-    assert empty_distance(cells, weights, "cosine") == 1.0
+    centres = TagCentres.of(cells, weights)
+    assert empty_distance(centres, "euclidean") == pytest.approx(1 / 3)
+    assert empty_distance(centres, "cosine") == 1.0

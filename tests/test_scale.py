@@ -10,11 +10,12 @@ from pyspark.testing import assertDataFrameEqual
 
 from tagspark import codec, matrix
 from tagspark import vocabulary as voc
-from tagspark.categories import Cells, with_sets_placed_by_tags
+from tagspark.categories import with_sets_placed_by_tags
+from tagspark.centres import Cells, TagCentres
 from tagspark.clustering import GROUP_KEYS, MIXED_ID, fit
 from tagspark.codec import pack_sets
 from tagspark.config import FeaturesConfig, KMeansConfig
-from tagspark.job import CacheScope
+from tagspark.stages import CacheScope
 from tagspark.vocabulary import tag_sets
 from tests.test_quality import THEMES, as_posts, post_categories, themed_posts
 
@@ -146,7 +147,8 @@ def test_a_set_goes_to_the_category_whose_centre_weighs_its_tags_most(spark):
     ]
     schema = "group_id long, category int, idx binary, weight long"
     groups = spark.createDataFrame(rows, schema)
-    placed = with_sets_placed_by_tags(groups, cells, weights, idf)
+    placing = TagCentres.of(cells, weights, placed_only=True)
+    placed = with_sets_placed_by_tags(groups, placing, idf)
     expected = spark.createDataFrame(
         [(r[0], c, r[2], r[3]) for r, c in zip(rows, [0, 3, 1, MIXED_ID, MIXED_ID], strict=True)],
         schema,

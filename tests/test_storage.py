@@ -152,7 +152,7 @@ def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
         raise MemoryError()
 
     monkeypatch.setattr(matrix, "power_basis", exhausted)
-    monkeypatch.setattr("tagspark.features.power_basis", exhausted)
+    monkeypatch.setattr("tagspark.embedding.power_basis", exhausted)
     inp = write_jsonl(tmp_path / "posts.jsonl", TOY_POSTS)
     out = tmp_path / "out"
     args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "2", "-q"]
