@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,12 @@ def main() -> None:
         metavar="SECTION.KEY=VALUE",
         help="a config override for the tagspark default run (repeatable)",
     )
+    parser.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="write the tagspark default run's output here (replaced) instead of a temporary "
+        "folder, e.g. for bench/suggest.py",
+    )
     parser.add_argument("--sklearn-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -231,6 +238,9 @@ def main() -> None:
 
         for name, extra in pipelines:
             out = f"{tmp}/{name.split()[1]}"
+            if args.keep and name == "tagspark default":
+                shutil.rmtree(args.keep, ignore_errors=True)
+                out = args.keep
             cmd = [
                 sys.executable,
                 "-m",

@@ -1,5 +1,5 @@
 """Categories from a clustering, on Spark: every (category, tag) cell's posts and weight,
-sets placed by their tags, and each set's distance to its category's centre.
+and sets placed by their tags.
 
 HashingTF forgets which tag made a bucket, and different tags can share one, so the
 centroid's coordinates cannot name tags. Instead each tag is weighed per category from the
@@ -26,7 +26,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tagspark.centres import MIXED_ID, Cells, TagCentres
-from tagspark.clustering import CATEGORY_COL, GROUP_COL
+from tagspark.clustering import CATEGORY_COL
 from tagspark.codec import tag_values
 
 # the idx of the row category_cells adds per category, holding its number of posts
@@ -90,35 +90,6 @@ def _cell_key(category: np.ndarray, idx: np.ndarray | int) -> np.ndarray:
     return (category - MIXED_ID) << 32 | (np.asarray(idx, dtype=np.int64) - SIZE_ROW)
 
 
-def group_distances(
-    groups: DataFrame, centres: TagCentres, idf: np.ndarray, distance_measure: str
-) -> DataFrame:
-    """``group_id, idx, category, distance``: each group's distance to its category's
-    centre in tag space (:meth:`TagCentres.distance`). The centres are broadcast; each
-    Arrow batch of groups looks up its tags' weights at once."""
-    shared = groups.sparkSession.sparkContext.broadcast((centres, idf))
-
-    def measure(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        centres, idf = shared.value
-        for batch in batches:
-            idx, rows, x = tag_values(batch.column("idx"), idf)
-            category = batch.column(CATEGORY_COL).to_numpy()
-            distance = centres.distance(idx, rows, x, category, batch.num_rows, distance_measure)
-            yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column(GROUP_COL),
-                    batch.column("idx"),
-                    batch.column(CATEGORY_COL),
-                    pa.array(distance),
-                ],
-                [GROUP_COL, "idx", CATEGORY_COL, "distance"],
-            )
-
-    return groups.select(GROUP_COL, CATEGORY_COL, "idx").mapInArrow(
-        measure, f"{GROUP_COL} long, idx binary, {CATEGORY_COL} int, distance double"
-    )
-
-
 def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.ndarray) -> DataFrame:
     """``groups`` with every set of category :data:`MIXED_ID` (one the embedding could not
     place: none of its tags is a feature tag, e.g. all rarer than ``features.max_tags``)
@@ -145,10 +116,3 @@ def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.nda
             yield batch.set_column(position, CATEGORY_COL, pa.array(moved))
 
     return groups.mapInArrow(place, groups.schema)
-
-
-def empty_distance(centres: TagCentres, distance_measure: str) -> float:
-    """The distance of a post with no vocabulary tag (all zero) to the ``mixed`` centre."""
-    none = np.zeros(0, dtype=np.int64)
-    mixed = np.array([MIXED_ID])
-    return float(centres.distance(none, none, np.zeros(0), mixed, 1, distance_measure)[0])

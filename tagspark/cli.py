@@ -386,7 +386,7 @@ def _suggest_report(result: dict) -> str:
         )
         for s in result["suggestions"]
     ]
-    header = ("  tag", "category", "weight", "posts", "band", "specific")
+    header = ("  tag", "category", "weight", "popularity", "band", "specific")
     lines += _table([header, *rows])
     lines.append("* recommended: in the popularity band, specific to its category, not generic")
     return "\n".join(lines)

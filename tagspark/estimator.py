@@ -132,6 +132,7 @@ def fit_categories(
         stats = popularity.tag_stats(model, cfg.popularity, _popularity_counts(cfg))
         model.categories = popularity.rated(categories, stats, model.position)
         model.settings["popularity_source"] = stats.source
+        model.stats = stats
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
     return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty, stats)
 

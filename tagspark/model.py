@@ -14,7 +14,8 @@ A model folder (``model/`` in every output of ``tagspark cluster``)::
     placing.parquet        category_id, tag_index, weight: the centres that place posts with no
                            feature tag (only when such posts existed)
     categories.parquet     id, name, leading_tags, size, tags (ranked, with popularity)
-    tags.parquet           the tag statistics and popularity band (:mod:`tagspark.popularity`)
+    tags.parquet           tag, posts, share, top category, specificity, generic, popularity,
+                           band, recommended (:mod:`tagspark.popularity`)
     pipeline/              the Spark PipelineModel (tfidf only: HashingTF, IDF, KMeans)
     metadata.json          the run that fitted it: counts, timings, evaluation
 
@@ -46,6 +47,7 @@ from tagspark.centres import MIXED_ID, TagCentres, embed_sets, nearest_centres, 
 from tagspark.codec import pack_sets, tag_values, unpack_sets
 from tagspark.errors import InputError
 from tagspark.naming import Category, RankedTag
+from tagspark.popularity import TagStats
 
 FORMAT = "tagspark-model"
 VERSION = 1
@@ -62,7 +64,8 @@ class TagModel:
     categories in tag space and ``cell_posts`` the posts of each of their cells;
     ``generic`` the generic tags' vocabulary indices; ``settings`` the tag rules, config and
     versions. ``projection`` (feature tags x dims) and ``kmeans_centres`` (k x dims) exist
-    for ``spectral``/``svd``; ``excluded`` are the tags the ``tfidf`` pipeline left out.
+    for ``spectral``/``svd``; ``excluded`` are the tags the ``tfidf`` pipeline left out;
+    ``stats`` are the tags' statistics and popularity band (``tags.parquet``).
     """
 
     method: str
@@ -81,6 +84,7 @@ class TagModel:
     placing: TagCentres | None = None
     excluded: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
+    stats: TagStats | None = None
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -174,6 +178,9 @@ class TagModel:
         if self.placing is not None:
             write("placing.parquet", parquet_bytes(_centres_table(self.placing)))
         write("categories.parquet", parquet_bytes(categories_table(self.categories)))
+        if self.stats is not None:
+            names = {c.id: c.name for c in self.categories}
+            write("tags.parquet", parquet_bytes(self.stats.table(names)))
         about = {
             "format": FORMAT,
             "version": VERSION,
@@ -225,6 +232,7 @@ class TagModel:
             placing = _centres_from(_table(read("placing.parquet")))
         known = {"format", "version", "method", "distance_measure", "posts", "vocabulary"}
         known |= {"dims", "excluded_tags", "generic_tags"}
+        settings = {k: v for k, v in about.items() if k not in known}
         return cls(
             method=about["method"],
             distance_measure=about["distance_measure"],
@@ -241,7 +249,10 @@ class TagModel:
             kmeans_centres=kmeans_centres,
             placing=placing,
             excluded=tuple(about["excluded_tags"]),
-            settings={k: v for k, v in about.items() if k not in known},
+            settings=settings,
+            stats=TagStats.from_table(
+                _table(read("tags.parquet")), tags, settings.get("popularity_source", "")
+            ),
         )
 
 

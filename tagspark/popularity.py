@@ -59,6 +59,28 @@ class TagStats:
     recommended: np.ndarray
     source: str
 
+    @classmethod
+    def from_table(cls, table: pa.Table, tags: tuple[str, ...], source: str) -> TagStats:
+        """The statistics saved by :meth:`table` (``tags.parquet``)."""
+
+        def column(name: str) -> np.ndarray:
+            return table.column(name).to_numpy(zero_copy_only=False)
+
+        return cls(
+            tags,
+            column("posts"),
+            column("share"),
+            column("top_category").astype(np.int64),
+            column("top_weight"),
+            column("specificity"),
+            column("generic"),
+            column("popularity"),
+            column("popularity_source") == FILE,
+            column("band"),
+            column("recommended"),
+            source,
+        )
+
     def table(self, names: dict[int, str]) -> pa.Table:
         """As ``tags.parquet``: one row a tag, most frequent first."""
         return pa.table(

@@ -6,8 +6,8 @@ places one (:meth:`tagspark.model.TagModel.category_of`), and its next best cate
 follow (by the distance of its embedding to their k-means centres for ``spectral``/``svd``,
 else by how much their centres weigh its tags), up to :data:`PLACES` and only those whose
 centres weigh its tags nearly as much (:data:`NEAR`). Candidates are the
-listed tags of those categories the post does not carry, generic tags left out; recommended
-ones (:mod:`tagspark.popularity`) first, then by category (best first), then by weight.
+tags of those categories the post does not carry, generic tags left out; recommended ones
+(:mod:`tagspark.popularity`) first, then by category and weight (:func:`candidates`).
 
 ``search``: categories holding a tag equal to the query or starting with it, ranked by that
 tag's weight in them.
@@ -23,8 +23,9 @@ import pyarrow as pa
 
 from tagspark import popularity
 from tagspark.centres import MIXED_ID, TagCentres
-from tagspark.codec import tag_values
+from tagspark.codec import tag_values, unpack_sets
 from tagspark.model import EMBEDDING_METHODS, TagModel
+from tagspark.popularity import ESTIMATE, FILE
 from tagspark.tagrules import extract_hashtags, normalise_tags, parse_tag_text
 
 PLACES = 3
@@ -49,7 +50,7 @@ def rated_with(model: TagModel, path: str) -> TagModel:
     stats = popularity.tag_stats(model, cfg, popularity.read_popularity(path))
     settings = dict(model.settings, popularity_source=stats.source)
     rated = popularity.rated(model.categories, stats, model.position)
-    return dataclasses.replace(model, categories=rated, settings=settings)
+    return dataclasses.replace(model, categories=rated, settings=settings, stats=stats)
 
 
 def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
@@ -101,9 +102,9 @@ def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
 def suggest(model: TagModel, tags: list[str], n: int = 15) -> dict[str, Any]:
     """Suggestions for a post with the (normalised) ``tags``, as a JSON-able dict:
     ``input_tags``, ``known_tags``, ``unknown_tags``, ``categories`` (``id, name, size,
-    distance``), ``suggestions`` (``tag, category_id, category, weight, posts, popularity,
-    popularity_source, band, specificity, recommended``), ``popularity`` (its source) and
-    ``message`` (why there are none, or null)."""
+    distance``), ``suggestions`` (:func:`candidates`: ``tag, category_id, category, weight,
+    posts, popularity, popularity_source, band, specificity, recommended``),
+    ``popularity`` (its source) and ``message`` (why there are none, or null)."""
     packed, unknown = model.pack([tags])
     known = [t for t in tags if t not in set(unknown[0])]
     result: dict[str, Any] = {
@@ -126,28 +127,47 @@ def suggest(model: TagModel, tags: list[str], n: int = 15) -> dict[str, Any]:
     if not placed:
         result["message"] = "the post has only generic tags: it belongs to no category (mixed)"
         return result
-    have = set(tags) | {model.tags[i] for i in model.generic}
-    best: dict[str, tuple[tuple, dict]] = {}
-    for rank, (cid, distance) in enumerate(placed):
+    for cid, distance in placed:
         category = model.by_id[cid]
         result["categories"].append(
             {"id": cid, "name": category.name, "size": category.size, "distance": distance}
         )
-        for t in category.tags:
-            if t.tag in have:
-                continue
-            key = (not t.recommended, rank, -t.weight, t.tag)
-            if t.tag not in best or key < best[t.tag][0]:
-                best[t.tag] = (key, {"category_id": cid, "category": category.name, **t.to_dict()})
-    ranked = sorted(best.values(), key=lambda item: item[0])[:n]
-    result["suggestions"] = [_ordered(entry) for _, entry in ranked]
+    result["suggestions"] = candidates(model, packed, [c for c, _ in placed], n)
     return result
 
 
-def _ordered(entry: dict) -> dict:
-    keys = ("tag", "category_id", "category", "weight", "posts", "popularity")
-    keys += ("popularity_source", "band", "specificity", "recommended")
-    return {k: entry.get(k) for k in keys}
+def candidates(model: TagModel, packed: pa.Array, categories: list[int], n: int) -> list[dict]:
+    """The ``n`` best tags of ``categories`` (best first) that the post (one packed set) does
+    not carry and that are not generic, ranked: recommended first, then by category, then by
+    weight there. A tag in several of them counts once, where it ranks best."""
+    stats, cells = model.stats, model.centres
+    have, _ = unpack_sets(packed)
+    wanted = np.isin(cells.category, categories) & ~np.isin(cells.idx, have)
+    at = np.flatnonzero(wanted & ~np.isin(cells.idx, model.generic))
+    idx, category = cells.idx[at], cells.category[at]
+    rank = np.searchsorted(np.sort(categories), category)
+    rank = np.argsort(categories)[rank]  # the category's place in ``categories``
+    recommended = stats.recommended[idx] & (stats.top_category[idx] == category)
+    order = np.lexsort((-cells.weight[at], rank, ~recommended))
+    _, first = np.unique(idx[order], return_index=True)  # each tag where it ranks best
+    found = []
+    for i in order[np.sort(first)][:n]:
+        t, cid = int(idx[i]), int(category[i])
+        found.append(
+            {
+                "tag": model.tags[t],
+                "category_id": cid,
+                "category": model.by_id[cid].name,
+                "weight": float(cells.weight[at[i]]),
+                "posts": int(model.cell_posts[at[i]]),
+                "popularity": int(stats.popularity[t]),
+                "popularity_source": FILE if stats.from_file[t] else ESTIMATE,
+                "band": str(stats.band[t]),
+                "specificity": round(float(stats.specificity[t]), 4),
+                "recommended": bool(recommended[i]),
+            }
+        )
+    return found
 
 
 def search(model: TagModel, query: str, limit: int = 20) -> list[dict[str, Any]]:

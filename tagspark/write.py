@@ -294,14 +294,11 @@ def write_categories(
 
 
 def write_model(storage: st.Storage, fitted, folder: str) -> None:
-    """The fitted model's folder (:mod:`tagspark.model`) with ``tags.parquet`` (the tag
-    statistics and popularity band) beside it."""
-    from tagspark.model import PIPELINE, parquet_bytes
+    """The fitted model's folder (:mod:`tagspark.model`), and its Spark pipeline (tfidf)."""
+    from tagspark.model import PIPELINE
 
     model = fitted.model
     model.save(folder, lambda name, data: storage.write_bytes(st.join(folder, name), data))
-    names = {c.id: c.name for c in model.categories}
-    storage.write_bytes(st.join(folder, "tags.parquet"), parquet_bytes(fitted.stats.table(names)))
     if fitted.pipeline is not None:
         fitted.pipeline.write().save(st.join(folder, PIPELINE))
 

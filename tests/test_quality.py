@@ -9,7 +9,7 @@ import pytest
 from scipy import sparse
 
 from tagspark import choose_k
-from tagspark.categories import category_cells, empty_distance
+from tagspark.categories import category_cells
 from tagspark.centres import Cells, TagCentres, tag_weights
 from tagspark.cli import main
 from tagspark.clustering import GROUP_KEYS, fit, nearest_centres
@@ -337,6 +337,9 @@ def test_top_tags_rank_by_weight_then_posts_then_tag_and_leave_out_excluded():
         "b",
         "c",
     ]
+    # a post with no vocabulary tag, in mixed: its distance is the mixed centre's norm
     centres = TagCentres.of(cells, weights)
-    assert empty_distance(centres, "euclidean") == pytest.approx(1 / 3)
-    assert empty_distance(centres, "cosine") == 1.0
+    none = np.zeros(0, dtype=np.int64)
+    for measure, expected in (("euclidean", 1 / 3), ("cosine", 1.0)):
+        got = centres.distance(none, none, np.zeros(0), np.array([-1]), 1, measure)
+        assert got.tolist() == pytest.approx([expected])
