@@ -416,7 +416,9 @@ def _assign_report(result: dict, output: str, shown: int = 10) -> str:
         f"{counts['no_tags']:,} without tags); {result['unknown_tags']['share']:.0%} of their "
         "tags are unknown to the model:"
     ]
-    lines += [f"  {c['name']}  {c['posts']:,} posts" for c in result["categories"][:shown]]
+    shown_rows = result["categories"][:shown]
+    width = max((len(c["name"]) for c in shown_rows), default=0)
+    lines += [f"  {c['name']:<{width}}  {c['posts']:>8,} posts" for c in shown_rows]
     if len(result["categories"]) > shown:
         lines.append(f"  ... {len(result['categories']) - shown} more in assign.json")
     lines.append(f"Output: {output}")
