@@ -117,10 +117,26 @@ def write_curve(result: dict, storage: Storage, folder: str) -> list[str]:
     except ImportError:
         log.warning("matplotlib is not installed (pip install 'tagspark[plot]'): no choose_k.png")
         return written
+    fig = curve_figure(result, plt)
+    fig.tight_layout()
+    image = io.BytesIO()
+    fig.savefig(image, format="png")
+    plt.close(fig)
+    written.append(join(folder, "choose_k.png"))
+    storage.write_bytes(written[1], image.getvalue())
+    return written
+
+
+def curve_figure(result: dict, plt):
+    """The figure of ``choose_k.png``: cost and silhouette by k, on a log k axis labelled
+    with the k values tried."""
     ks = [p["k"] for p in result["curve"]]
     fig, cost_ax = plt.subplots(figsize=(7, 4), dpi=100)
     cost_ax.plot(ks, [p["cost"] for p in result["curve"]], "o-", color="tab:blue")
     cost_ax.set_xscale("log")
+    # label the k values tried (a log axis alone labels 2x10^0, 3x10^0, ... over each other)
+    cost_ax.set_xticks(ks, [str(k) for k in ks])
+    cost_ax.xaxis.set_minor_locator(plt.NullLocator())
     cost_ax.set_xlabel("k")
     cost_ax.set_ylabel("k-means cost", color="tab:blue")
     sil_ax = cost_ax.twinx()
@@ -130,10 +146,4 @@ def write_curve(result: dict, storage: Storage, folder: str) -> list[str]:
     cost_ax.set_title(
         f"chosen k = {result['chosen_k']} (highest silhouette; {result['sample_posts']:,} posts)"
     )
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png")
-    plt.close(fig)
-    written.append(join(folder, "choose_k.png"))
-    storage.write_bytes(written[1], image.getvalue())
-    return written
+    return fig

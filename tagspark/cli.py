@@ -142,6 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--limit", type=_positive, default=20, help="at most this many (20)")
     search.add_argument("--json", action="store_true", help="print JSON instead of a table")
     _console_options(search)
+    report = sub.add_parser("report", help="rebuild report.html, the catalogue page, from a model")
+    _model_option(report)
+    report.add_argument(
+        "--output",
+        metavar="FILE",
+        help="where to write the page (default: report.html beside the model/ folder)",
+    )
+    _console_options(report)
     return parser
 
 
@@ -246,6 +254,8 @@ def _run(args: argparse.Namespace) -> int:
     # Everything cheap is checked before Spark starts; suggest and search never start it.
     if args.command == "search" or (args.command == "suggest" and args.input is None):
         return _answer(args)
+    if args.command == "report":
+        return _rebuild_report(args)
     from tagspark.read import resolve_inputs
     from tagspark.write import check_output, display
 
@@ -349,6 +359,26 @@ def _answer(args: argparse.Namespace) -> int:
     print(
         json.dumps(result, indent=2, ensure_ascii=False) if args.json else _suggest_report(result)
     )
+    return 0
+
+
+def _rebuild_report(args: argparse.Namespace) -> int:
+    """``tagspark report``: the page from a saved model and its metadata.json, no Spark."""
+    import json
+
+    from tagspark.model import TagModel
+    from tagspark.report import report_html
+
+    folder = Path(_model_dir(args.model))
+    metadata_file = folder / "metadata.json"
+    metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
+    page = report_html(TagModel.load(str(folder)).categories, metadata)
+    target = Path(args.output) if args.output else folder.parent / "report.html"
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise OutputError(f"cannot write the report to '{target}': {exc.strerror}") from None
+    print(f"Report: {target}")
     return 0
 
 

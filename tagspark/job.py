@@ -38,6 +38,7 @@ from tagspark.posts import (
     with_post_tags,
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
+from tagspark.report import report_html
 from tagspark.stages import CacheScope, StageTimer
 from tagspark.storage import Storage, join
 from tagspark.suggest import rated_with
@@ -132,6 +133,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
         }
         write.write_json(storage, metadata, staging.path("model", "metadata.json"))
         storage.write_text(staging.path("summary.md"), write.summary_markdown(categories, metadata))
+        storage.write_text(staging.path("report.html"), report_html(categories, metadata))
     log.info(
         "wrote %d categories to %s in %.1f s", len(categories), write.display(output), timer.total()
     )

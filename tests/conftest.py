@@ -30,5 +30,6 @@ OUTPUT_LAYOUT = [
     "categories.parquet",
     "model",
     "rejected",
+    "report.html",
     "summary.md",
 ]

@@ -1,0 +1,172 @@
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+const fmt = (n) => n == null ? "-" : n >= 1e9 ? (n / 1e9).toFixed(1) + "B" :
+  n >= 1e6 ? (n / 1e6).toFixed(1) + "M" : n >= 1e3 ? (n / 1e3).toFixed(1) + "k" : String(n);
+const norm = (t) => t.trim().replace(/^[#\uff03\s]+/, "").toLowerCase();
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c != null) e.append(c);
+  return e;
+}
+function svg(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+// the run at a glance
+const R = D.run;
+const reasons = Object.entries(R.rejected_by_reason || {}).map(([r, n]) => `${r}: ${n}`);
+const glance = [
+  ["posts read", R.read], ["posts kept", R.kept],
+  ["rejected", (R.rejected || 0).toLocaleString("en") + (reasons.length ? ` (${reasons.join("; ")})` : "")],
+  ["without tags", R.no_tags], ["over the tag cap", R.truncated],
+  ["in the mixed bucket", R.mixed], ["placed by their rarer tags", R.placed_by_tags],
+  ["k", `${R.k}, ${R.k_chosen_by}`], ["method", R.method], ["seed", R.seed],
+  ["popularity", R.popularity], ["finished", R.finished_at],
+  ["timings (s)", Object.entries(R.timings || {}).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")],
+];
+for (const [k, v] of glance) {
+  if (v == null || v === "") continue;
+  const text = typeof v === "number" ? v.toLocaleString("en") : String(v);
+  $("glance").append(el("dt", {text: k}), el("dd", {text}));
+}
+$("subtitle").textContent = `${D.categories.filter((c) => !c.mixed).length} categories from ${(R.kept || 0).toLocaleString("en")} posts`;
+
+// category sizes: one bar a category, largest first
+(function sizes() {
+  const cats = D.categories, w = 16, h = 160, top = Math.max(1, ...cats.map((c) => c.size));
+  const s = svg("svg", {width: Math.max(300, cats.length * w + 60), height: h + 30, role: "img",
+    "aria-label": "Posts per category, largest first"});
+  cats.forEach((c, i) => {
+    const bh = Math.max(1, (c.size / top) * h);
+    const r = svg("rect", {x: 50 + i * w, y: h - bh + 5, width: w - 3, height: bh,
+      fill: c.mixed ? "#999" : "#2b6cb0"});
+    const t = svg("title", {}); t.textContent = `${c.name}: ${c.size} posts (${(100 * c.share).toFixed(1)}%)`;
+    r.append(t); s.append(r);
+  });
+  const label = svg("text", {x: 0, y: 14}); label.textContent = fmt(top) + " posts"; s.append(label);
+  const zero = svg("text", {x: 0, y: h + 5}); zero.textContent = "0"; s.append(zero);
+  $("sizes").append(s);
+})();
+
+// the k-selection curve
+if (D.curve && D.curve.curve) {
+  $("curve-section").hidden = false;
+  const pts = D.curve.curve, W = 520, H = 180, L = 50;
+  const ks = pts.map((p) => p.k), sil = pts.map((p) => p.silhouette);
+  const lo = Math.min(...sil), hi = Math.max(...sil), span = hi - lo || 1;
+  const x = (i) => L + (i * (W - L - 20)) / Math.max(1, pts.length - 1);
+  const y = (v) => 10 + (H - 40) * (1 - (v - lo) / span);
+  const s = svg("svg", {width: W, height: H, role: "img",
+    "aria-label": `Silhouette by k; chosen k = ${D.curve.chosen_k}`});
+  s.append(svg("polyline", {points: pts.map((p, i) => `${x(i)},${y(p.silhouette)}`).join(" "),
+    fill: "none", stroke: "#8a4b00", "stroke-width": 2}));
+  pts.forEach((p, i) => {
+    s.append(svg("circle", {cx: x(i), cy: y(p.silhouette), r: p.k === D.curve.chosen_k ? 5 : 3,
+      fill: p.k === D.curve.chosen_k ? "#8a4b00" : "#fff", stroke: "#8a4b00"}));
+    const t = svg("text", {x: x(i), y: H - 12, "text-anchor": "middle"}); t.textContent = p.k;
+    s.append(t);
+  });
+  const t = svg("text", {x: 0, y: 12}); t.textContent = "silhouette"; s.append(t);
+  $("curve").append(s, el("p", {text: `Chosen k = ${D.curve.chosen_k} (highest silhouette on ${D.curve.sample_posts} sampled posts). k tried: ${ks.join(", ")}.`}));
+}
+
+// category cards
+const cards = new Map(), where = new Map();
+function tagButton(tag) {
+  return el("button", {class: "tag", type: "button", "data-tag": tag, text: "#" + tag,
+    "aria-label": `#${tag}: show every category it is in`});
+}
+for (const c of D.categories) {
+  const top = Math.max(1e-12, ...c.tags.map((t) => t.weight));
+  const list = el("ul", {class: "tags"});
+  for (const t of c.tags) {
+    (where.get(t.tag) || where.set(t.tag, []).get(t.tag)).push(c);
+    const info = el("span", {},
+      t.recommended ? el("span", {class: "rec", title: "recommended", text: "\u2605 "}) : null,
+      t.band ? el("span", {class: "band " + t.band, title: `${fmt(t.popularity)} posts on the network; specificity ${t.specificity}`, text: t.band.replace("_", " ")}) : null);
+    list.append(el("li", {"data-tag": t.tag}, tagButton(t.tag),
+      el("div", {class: "wbar", style: `width:${(100 * t.weight / top).toFixed(1)}%`,
+        title: `weight ${t.weight.toFixed(4)}, ${t.posts} posts of this category`}), info));
+  }
+  const card = el("article", {class: "card" + (c.mixed ? " mixed" : ""), "data-name": c.name,
+    "aria-label": c.name},
+    el("h3", {text: c.name}),
+    el("div", {class: "meta", text: `${c.size.toLocaleString("en")} posts, ${(100 * c.share).toFixed(1)}%`}),
+    list);
+  cards.set(c.id, card);
+  $("cards").append(card);
+}
+
+// search: cards whose name or one of whose tags starts with the query
+function filter(query) {
+  const q = norm(query);
+  let shown = 0;
+  for (const c of D.categories) {
+    const card = cards.get(c.id);
+    const hit = !q || c.name.startsWith(q) || c.name.split("_").some((p) => p.startsWith(q)) ||
+      c.tags.some((t) => t.tag.startsWith(q));
+    card.hidden = !hit;
+    for (const li of card.querySelectorAll("li")) li.classList.toggle("hit", !!q && li.dataset.tag.startsWith(q));
+    shown += hit;
+  }
+  $("shown").textContent = `${shown} of ${D.categories.length} categories`;
+}
+$("search").addEventListener("input", (e) => { $("tag-info").textContent = ""; filter(e.target.value); });
+$("clear").addEventListener("click", () => { $("search").value = ""; $("tag-info").textContent = ""; filter(""); });
+
+// a tag clicked: every category it appears in
+$("cards").addEventListener("click", (e) => {
+  const b = e.target.closest("button.tag");
+  if (!b) return;
+  const tag = b.dataset.tag, found = where.get(tag) || [];
+  for (const c of D.categories) cards.get(c.id).hidden = !found.includes(c);
+  $("shown").textContent = `${found.length} of ${D.categories.length} categories`;
+  $("tag-info").replaceChildren(el("strong", {text: `#${tag}`}),
+    ` is in ${found.length} categor${found.length === 1 ? "y" : "ies"}: ` +
+    found.map((c) => `${c.name} (weight ${c.tags.find((t) => t.tag === tag).weight.toFixed(3)})`).join(", "));
+});
+
+// tags for my post: categories ranked by the weight their tags give the post's tags
+$("post-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const mine = [...new Set($("post-tags").value.split(/[\s,;]+/).map(norm).filter(Boolean))];
+  const out = $("post-result");
+  const scored = D.categories.filter((c) => !c.mixed).map((c) => ({c,
+    score: c.tags.filter((t) => mine.includes(t.tag)).reduce((a, t) => a + t.weight, 0)}))
+    .filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.c.id - b.c.id).slice(0, 3);
+  if (!mine.length) { out.textContent = "Type a few tags first."; return; }
+  if (!scored.length) { out.textContent = "None of these tags is listed by a category."; return; }
+  const list = el("ol", {});
+  for (const {c, score} of scored) {
+    const rec = c.tags.filter((t) => t.recommended && !mine.includes(t.tag)).map((t) => "#" + t.tag);
+    const other = c.tags.filter((t) => !t.recommended && !mine.includes(t.tag)).slice(0, 5).map((t) => "#" + t.tag);
+    list.append(el("li", {"data-category": c.name}, el("strong", {text: c.name}),
+      ` (score ${score.toFixed(3)}): `,
+      el("span", {class: "rec", text: rec.length ? "recommended " + rec.join(" ") : "no recommended tag"}),
+      other.length ? `; also ${other.join(" ")}` : ""));
+  }
+  out.replaceChildren(list);
+});
+
+// generic tags and the mixed bucket
+const mixed = D.categories.find((c) => c.mixed);
+$("generic").append(el("p", {text: D.generic.length ?
+  "Generic tags (spread over the categories like the posts themselves; they never name a category): " +
+  D.generic.map((g) => `#${g.tag} (${g.posts} posts, ${g.source})`).join(", ") : "No generic tags."}),
+  el("p", {text: mixed ? `The mixed bucket holds ${mixed.size.toLocaleString("en")} posts with no category-specific tag.` : "No post went to the mixed bucket."}));
+
+// the evaluation against labels
+if (D.evaluation) {
+  $("eval-section").hidden = false;
+  for (const [k, v] of Object.entries(D.evaluation)) if (typeof v !== "object")
+    $("evaluation").append(el("dt", {text: k}), el("dd", {text: typeof v === "number" && !Number.isInteger(v) ? v.toFixed(3) : String(v)}));
+}
+filter("");
