@@ -31,6 +31,7 @@ class InputConfig:
     id_field: str = "id"
     label_field: str = ""
     csv_delimiter: str = ","
+    csv_multiline: bool = True
 
 
 @dataclass(frozen=True)

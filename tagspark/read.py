@@ -363,7 +363,14 @@ def _require_fields(df: DataFrame, cfg: InputConfig, what: str) -> None:
 
 
 def _read_csv(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFrame:
-    header = spark.read.option("header", True).option("sep", cfg.csv_delimiter).csv(paths)
+    options = {
+        "header": True,
+        "sep": cfg.csv_delimiter,
+        # RFC 4180: a quoted field may hold line breaks (captions do), "" is a quote in it
+        "multiLine": cfg.csv_multiline,
+        "escape": '"',
+    }
+    header = spark.read.options(**options).csv(paths)
     _require_fields(header, cfg, "CSV")
     corrupt = "_corrupt_record"
     schema = T.StructType(
@@ -371,8 +378,7 @@ def _read_csv(spark: SparkSession, paths: list[str], cfg: InputConfig) -> DataFr
         + [T.StructField(corrupt, T.StringType())]
     )
     df = (
-        spark.read.option("header", True)
-        .option("sep", cfg.csv_delimiter)
+        spark.read.options(**options)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", corrupt)
         .schema(schema)

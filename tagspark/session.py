@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
 import os
 import sys
@@ -30,6 +31,29 @@ def local_driver_memory(physical_bytes: int | None = None) -> str:
     return f"{max(4, min(32, physical_bytes // 2**31))}g"
 
 
+# netlib, MLlib's BLAS loader, dlopens libblas.so.3 and prints a line to the console when it
+# is missing; pointed at a library that exists but holds no BLAS, it gives up quietly and
+# MLlib uses its Java BLAS, as it would anyway
+BLAS_PATH_OPTION = "-Ddev.ludovic.netlib.blas.nativeLibPath="
+
+
+def quiet_blas_options(java_options: str = "") -> str:
+    """``java_options`` for the driver JVM, with netlib told to skip its native BLAS probe
+    when the machine has no native BLAS (no libblas or libopenblas): that probe prints
+    ``netlib-blas: JNI_OnLoad: dlopen(libblas.so.3) failed`` on every run. With a native
+    BLAS installed, or a ``nativeLibPath`` of the user's, nothing changes.
+
+    >>> quiet_blas_options("-Dx=1 " + BLAS_PATH_OPTION + "/opt/mkl.so")
+    '-Dx=1 -Ddev.ludovic.netlib.blas.nativeLibPath=/opt/mkl.so'
+    """
+    if BLAS_PATH_OPTION in java_options:
+        return java_options
+    if ctypes.util.find_library("blas") or ctypes.util.find_library("openblas"):
+        return java_options
+    libc = ctypes.util.find_library("c")
+    return f"{java_options} {BLAS_PATH_OPTION}{libc}".strip() if libc else java_options
+
+
 def launched_by_spark_submit() -> bool:
     """True when this Python process was started by ``spark-submit`` (its JVM is running)."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
@@ -41,6 +65,21 @@ def choose_master(cfg: SparkConfig, flag: str | None) -> str | None:
     if flag:
         return flag
     return None if launched_by_spark_submit() else cfg.master
+
+
+def _quiet_accumulator_errors() -> None:
+    """A JVM that dies (out of memory) breaks pyspark's accumulator connection, and Python's
+    socketserver prints that traceback to the console, in the middle of the one line that
+    says what happened (:mod:`tagspark.failures`); it goes to the debug log instead."""
+    from pyspark import accumulators
+
+    def handle_error(self, request, client_address) -> None:
+        log.debug("the JVM's accumulator connection failed", exc_info=True)
+
+    for name in ("AccumulatorTCPServer", "AccumulatorUnixServer"):
+        server = getattr(accumulators, name, None)
+        if server is not None:
+            server.handle_error = handle_error
 
 
 def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
@@ -61,8 +100,13 @@ def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
     if master:
         builder = builder.master(master)
     defaults = {**LOCAL_DEFAULTS, "spark.driver.memory": local_driver_memory()} if local else {}
-    for key, value in {**defaults, **cfg.conf}.items():
+    settings = {**defaults, **cfg.conf}
+    if not launched_by_spark_submit():  # this call starts the driver's JVM
+        java = settings.get("spark.driver.extraJavaOptions", "")
+        settings["spark.driver.extraJavaOptions"] = quiet_blas_options(java)
+    for key, value in settings.items():
         builder = builder.config(key, value)
+    _quiet_accumulator_errors()
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(cfg.log_level)
     ui = spark.sparkContext.uiWebUrl

@@ -1,0 +1,94 @@
+"""Faults a user meets: captions with line breaks in CSV, the console's BLAS line, a disk
+that fills up while the output is written."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from tagspark.posts import filter_rejected
+from tests.conftest import TOY_POSTS, write_jsonl
+from tests.test_read import _posts, _read
+
+# the issue's file: post 1's caption spans two lines
+MULTILINE_CSV = 'id,caption\n1,"Morning swim\nat the lake #sea #boat"\n2,"#pizza #pasta"\n'
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_quoted_caption_may_span_lines(spark, tmp_path, compress):
+    text = MULTILINE_CSV + '3,"a ""quoted"" word\nand #more\n\nlines"\n4,"x","y","extra"\n5,#last\n'
+    path = tmp_path / ("posts.csv.gz" if compress else "posts.csv")
+    if compress:
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    numbered = _read(spark, [path], "auto")
+    expected = spark.createDataFrame(
+        [("1", ["sea", "boat"]), ("2", ["pizza", "pasta"]), ("3", ["more"]), ("5", ["last"])],
+        "id string, tags array<string>",
+    )
+    assertDataFrameEqual(_posts(numbered), expected)
+    # record numbers count records (the header not counted), however many lines they span
+    rejected = filter_rejected(numbered).select("record", "reason")
+    assertDataFrameEqual(
+        rejected,
+        spark.createDataFrame([(4, "malformed CSV row")], "record long, reason string"),
+    )
+
+
+def test_no_blas_line_on_the_console(tmp_path):
+    """MLlib's BLAS loader printed 'netlib-blas: JNI_OnLoad: dlopen(libblas.so.3) failed'
+    on every run on a machine without a native BLAS."""
+    inp = write_jsonl(tmp_path / "toy.jsonl", TOY_POSTS)
+    run = subprocess.run(
+        [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
+         "--output", str(tmp_path / "out"), "--k", "2", "-q"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "netlib" not in run.stderr and "libblas" not in run.stderr
+    assert "food_italy" in run.stdout
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs (root only): the output's parent on a disk that fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_ends_in_one_line_and_publishes_nothing(tmp_path, small_disk):
+    # random ids (they do not compress) make the assignments alone outgrow the disk
+    rng = random.Random(0)
+    posts = [
+        {"id": f"{rng.getrandbits(128):032x}", "tags": [f"t{i % 50}", f"u{i % 7}"]}
+        for i in range(60_000)
+    ]
+    inp = write_jsonl(tmp_path / "posts.jsonl", posts)
+    out = small_disk / "out"
+    run = subprocess.run(
+        [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
+         "--output", str(out), "--k", "3", "-q"],
+        capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYSPARK_PYTHON": sys.executable},
+    )  # fmt: skip
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, run.stderr[-3000:]
+    assert "stage 'write'" in errors[0] and "no space left" in errors[0].lower()
+    assert "Traceback" not in run.stderr and "Py4J" not in run.stderr
+    assert sorted(p.name for p in Path(small_disk).iterdir()) == []  # nothing, no staging
