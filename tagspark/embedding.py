@@ -13,8 +13,11 @@ on the executors, one numpy product per Arrow batch).
 from __future__ import annotations
 
 import logging
+import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +75,7 @@ def with_embedding(
     )
 
     def project(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        _test_task_delay()
         for batch in batches:
             v, placed = embed_sets(batch.column("idx"), *shared.value)
             rows = np.repeat(np.arange(batch.num_rows), dims)
@@ -85,6 +89,22 @@ def with_embedding(
         .withColumn("features", array_to_vector("_features"))
         .drop("_features")
     )
+
+
+# Test hooks, read on the executors (spark.executorEnv): each embedding task first leaves a
+# file named by its process id in TAGSPARK_TEST_TASK_MARKERS and waits
+# TAGSPARK_TEST_TASK_DELAY seconds, so that a test can kill the worker running k-means' first
+# job (which embeds the sample) while its task runs.
+TASK_DELAY = "TAGSPARK_TEST_TASK_DELAY"
+TASK_MARKERS = "TAGSPARK_TEST_TASK_MARKERS"
+
+
+def _test_task_delay() -> None:
+    delay = float(os.environ.get(TASK_DELAY) or 0)
+    if delay:
+        if os.environ.get(TASK_MARKERS):
+            Path(os.environ[TASK_MARKERS], str(os.getpid())).touch()
+        time.sleep(delay)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ import tarfile
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pyspark
 import pytest
 
@@ -183,14 +185,22 @@ def _submit_env() -> dict[str, str]:
     return {**env, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1"}
 
 
-def _assert_same_categories(out: Path, expected: Path) -> None:
+def _assert_same_output(out: Path, expected: Path) -> None:
+    """The same categories.json (weights to 1e-9) and the same category for every post."""
     got, want = (json.loads((p / "categories.json").read_text()) for p in (out, expected))
     assert [(c["id"], c["name"], c["size"]) for c in got] == [
         (c["id"], c["name"], c["size"]) for c in want
     ]
     for g, w in zip(got, want, strict=True):
-        assert [t["tag"] for t in g["tags"]] == [t["tag"] for t in w["tags"]]
-        assert [t["weight"] for t in g["tags"]] == pytest.approx([t["weight"] for t in w["tags"]])
+        assert [{**t, "weight": 0} for t in g["tags"]] == [{**t, "weight": 0} for t in w["tags"]]
+        assert [t["weight"] for t in g["tags"]] == pytest.approx(
+            [t["weight"] for t in w["tags"]], abs=1e-9
+        )
+    got_rows, want_rows = (pq.read_table(p / "assignments").to_pylist() for p in (out, expected))
+    assert {r["id"]: r["category_id"] for r in got_rows} == {
+        r["id"]: r["category_id"] for r in want_rows
+    }
+    assert len(got_rows) == len(want_rows) == 3000
 
 
 @pytest.fixture(scope="module")
@@ -216,22 +226,52 @@ def test_spark_submit_on_a_standalone_cluster_matches_local_mode(
         _kill_group(proc)
     text = log.read_text()
     assert f"master {url}" in text and "tagspark.zip" in text
-    _assert_same_categories(out, local_run)
+    _assert_same_output(out, local_run)
+
+
+def _worker_running(markers: Path, timeout: float = 60) -> int:
+    """The index (0 or 1) of the worker whose executor runs a delayed embedding task: the
+    task's Python process left its pid in ``markers``; its working folder is in the
+    worker's ``work<i>`` folder."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for marker in markers.iterdir():
+            with contextlib.suppress(OSError):
+                cwd = os.readlink(f"/proc/{marker.name}/cwd")
+                for i in (0, 1):
+                    if f"/work{i}/" in cwd + "/":
+                        return i
+        time.sleep(0.2)
+    raise TimeoutError("no delayed task started")
 
 
 def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, local_run, tmp_path):
     url, workers = cluster
     out = tmp_path / "out"
     log = tmp_path / "submit.log"
-    proc = _start(_submit_cmd(*dist, url, out), log, _submit_env())
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    cmd = _submit_cmd(*dist, url, out)
+    # k-means' first job embeds its sample: each of those tasks waits 20 s (a test hook),
+    # and the worker running one is killed while it waits
+    hook = ["--conf", "spark.executorEnv.TAGSPARK_TEST_TASK_DELAY=20",
+            "--conf", f"spark.executorEnv.TAGSPARK_TEST_TASK_MARKERS={markers}"]  # fmt: skip
+    cmd[1:1] = hook
+    proc = _start(cmd, log, _submit_env())
     try:
-        _wait_for(log, "stage fit: started", proc, timeout=300)
-        os.killpg(workers[0].pid, signal.SIGKILL)  # the worker and its executor
+        _wait_for(log, "k-means: k=5 on about", proc, timeout=300)
+        victim = _worker_running(markers)
+        os.killpg(workers[victim].pid, signal.SIGKILL)  # the worker and its executor
         assert proc.wait(600) == 0, log.read_text()[-5000:]
     finally:
         _kill_group(proc)
-    assert workers[0].wait(10) is not None
-    _assert_same_categories(out, local_run)
+    assert workers[victim].wait(10) is not None
+    text = log.read_text()
+    # the executor was lost with the task it ran, and the task ran again (attempt 1 or later;
+    # it may meet the lost shuffle output there, and its stage runs again)
+    assert "Lost executor" in text, text[-5000:]
+    assert re.search(r"task \d+\.[1-9]\d* in stage", text), text[-5000:]
+    _assert_same_output(out, local_run)
 
 
 def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_path):
@@ -290,3 +330,13 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
     )
     assert (out / "categories.json").read_bytes() == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []
+
+
+def test_the_same_seed_gives_the_same_output_on_one_core(local_run, tmp_path):
+    """local[1] (a subprocess: one JVM per master) against the local[2] run."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "tagspark.cli", "cluster", "-q", "--master", "local[1]",
+           "--input", str(sample_corpus()), "--output", str(out), *JOB_ARGS]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _assert_same_output(out, local_run)

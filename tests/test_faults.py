@@ -4,6 +4,7 @@ that fills up while the output is written."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import random
 import subprocess
@@ -92,3 +93,31 @@ def test_a_full_disk_ends_in_one_line_and_publishes_nothing(tmp_path, small_disk
     assert "stage 'write'" in errors[0] and "no space left" in errors[0].lower()
     assert "Traceback" not in run.stderr and "Py4J" not in run.stderr
     assert sorted(p.name for p in Path(small_disk).iterdir()) == []  # nothing, no staging
+
+
+def test_two_runs_to_one_output_at_once_exactly_one_publishes(tmp_path):
+    """Two whole runs started together, seeds 1 and 2, the same --output (no --overwrite)."""
+    inp = write_jsonl(tmp_path / "toy.jsonl", TOY_POSTS)
+    out = tmp_path / "out"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
+             "--output", str(out), "--k", "2", "--seed", str(seed), "-q"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for seed in (1, 2)
+    ]
+    results = [(run.wait(300), *run.communicate()) for run in runs]
+    codes = sorted(code for code, _, _ in results)
+    assert codes == [0, 1], results
+    winner = 1 + [code for code, _, _ in results].index(0)
+    _, _, err = next(r for r in results if r[0] == 1)
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and str(out) in errors[0], err[-2000:]
+    # told at the start (the other run had published) or, as here, when publishing
+    assert "published by another run" in errors[0] or "exists" in errors[0]
+    # the published folder is the winner's, whole: its metadata and every file of an output
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert meta["seed"] == winner
+    assert (out / "_COMPLETE").is_file() and (out / "report.html").is_file()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name] == []
