@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
-from collections import defaultdict
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 from pyspark.ml import PipelineModel
 
 from tagspark import write
-from tagspark.cli import main
+from tagspark.cli import main, sample_corpus
 from tests.conftest import OUTPUT_LAYOUT, SHARED_DATA, TOY_POSTS, write_jsonl
 
 
@@ -144,11 +146,24 @@ def test_output_layout_and_schemas(spark, toy_run):
     assert meta["generic_tags"] == [] and meta["choose_k"] is None
     assert meta["seed"] == 42 and meta["config"]["kmeans"]["k"] == 2
     assert set(meta["timings_seconds"]) == {"read", "fit", "name", "write", "total"}
-    assert meta["kmeans"]["iterations"] >= 1 and meta["kmeans"]["cost"] >= 0
+    # the cost by hand: with 3 dimensions for 3 tags the embedding is a rotation of each
+    # set's x / sqrt(column sum of x), unit-normalised; k-means' cost is the weighted squared
+    # distance of the points to their centres, the same for both categories
+    f, i = math.log(7 / 4), math.log(7 / 5)
+    a, b = f / math.hypot(f, i), i / math.hypot(f, i)  # post {food, italy}'s x
+    e = (a / math.sqrt(2 * a + 1), b / math.sqrt(4 * b))  # columns: food 2a + 1, italy 4b
+    e = (e[0] / math.hypot(*e), e[1] / math.hypot(*e))
+    centre = ((2 * e[0] + 1) / 3, 2 * e[1] / 3)  # two posts at e, one at (1, 0)
+    one = 2 * math.dist(e, centre) ** 2 + math.dist((1, 0), centre) ** 2
+    assert meta["kmeans"]["cost"] == pytest.approx(2 * one, rel=1e-5)
     assert meta["input"] == {"paths": [str(inp)], "format": "jsonl", "files": 1, "partitions": 1}
     summary = (out / "summary.md").read_text()
-    assert "| 0 | " in summary or "| 1 | " in summary
-    assert "#food" in summary and "| kept | 6 |" in summary
+    # weights by hand: food (2 a + 1) / 3 = 0.905, italy 2 b / 3 = 0.344
+    assert (round((2 * a + 1) / 3, 3), round(2 * b / 3, 3)) == (0.905, 0.344)
+    for name, lead in (("food_italy", "#food"), ("architecture_italy", "#architecture")):
+        row = rf"\| [01] \| {name} \| 3 \| 50.0% \| {lead} \(0.905\), #italy \(0.344\) \|"
+        assert re.search(row, summary), summary
+    assert "| kept | 6 |" in summary
 
 
 def test_distances_are_to_the_category_centre(spark, toy_run):
@@ -366,13 +381,18 @@ def test_demo_runs_on_the_bundled_corpus_and_replaces_only_its_own_output(tmp_pa
         f"Error: '{other}' exists and is not a tagspark output; choose another --output\n"
     )
     out = tmp_path / "demo"
-    args = ["demo", "-q", "--output", str(out), "--set", "features.num_features=16384"]
+    args = ["demo", "-q", "--output", str(out), "--label-field", "label"]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("5 categories from 3,000 posts (0 records rejected")
     assert printed.endswith(f"Output: {out}\n")
-    assert sum(c["size"] for c in _categories(out)) == 3000
-    # leading tags name the sample's themes (the ones plain k-means keeps apart)
+    # the sample plants five themes (its label field): each category is one whole theme,
+    # as large as the theme counted here from the file
+    with gzip.open(sample_corpus(), "rt") as f:
+        themes = Counter(json.loads(line)["label"] for line in f)
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["purity"] == 1.0 and evaluation["nmi"] == pytest.approx(1.0)
+    assert sorted(c["size"] for c in _categories(out)) == sorted(themes.values())
     leading = {c["leading_tags"][0] for c in _categories(out)}
-    assert {"travel", "food"} <= leading
+    assert leading == {"food", "travel", "dog", "architecture", "fitness"}
     assert main(args) == 0  # a second run replaces the first
