@@ -43,12 +43,17 @@ _SIGNS = (
     ("answer from java side is empty", "jvm"),
     ("error while sending or receiving", "jvm"),
     ("python worker exited unexpectedly", "worker"),
+    ("file_not_exist", "input gone"),  # [FAILED_READ_FILE.FILE_NOT_EXIST]
+    ("permission denied", "permission"),
+    ("accesscontrolexception", "permission"),
+    ("executorlostfailure", "executors"),  # past spark.task.maxFailures
 )
 
 
 def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
     """A :class:`ResourceError` naming ``stage`` and the cure when ``exc`` is an
-    environment failure (out of memory, disk full, the JVM or a Python worker died), else
+    environment failure (out of memory, disk full, the JVM or a Python worker died, an input
+    file deleted mid-run, permission refused, executors lost past their retries), else
     None.
 
     >>> print(explain(MemoryError(), "fit"))  # doctest: +ELLIPSIS
@@ -75,6 +80,23 @@ def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
             f"{where} ran out of disk space (no space left on device); free space where the "
             "output is written and in Spark's scratch folder (spark.local.dir, /tmp by "
             "default), or write elsewhere"
+        )
+    if kind == "input gone":
+        return ResourceError(
+            f"{where} found an input file gone ({_quoted_path(text)}): it was deleted or "
+            "replaced while the job ran; rerun once the input stays put"
+        )
+    if kind == "permission":
+        return ResourceError(
+            f"{where} was refused access to a file or folder (permission denied"
+            f"{': ' + _quoted_path(text) if _quoted_path(text) else ''}); give the user "
+            "running Spark the right to read the input and write the output's folder"
+        )
+    if kind == "executors":
+        return ResourceError(
+            f"{where} lost Spark executors more often than a task may fail "
+            "(spark.task.maxFailures): workers died or were taken away; see the workers' "
+            f"logs, and if they ran out of memory, {DEFAULT_MEMORY_ADVICE}"
         )
     if kind == "worker":
         return ResourceError(
@@ -104,6 +126,12 @@ def _kind(exc: BaseException) -> tuple[str, str] | None:
             return kind, text
     cause = exc.__cause__ or exc.__context__
     return _kind(cause) if cause is not None and cause is not exc else None
+
+
+def _quoted_path(text: str) -> str:
+    """The first file path or URI in ``text`` (``File file:/a/b does not exist``), or ''."""
+    said = re.search(r"(?<![\w/])((?:[a-z][a-z0-9+.-]*:)?/[^\s'\"()]+)", text)
+    return said.group(1).rstrip(".") if said else ""
 
 
 def _first_line(text: str) -> str:

@@ -191,6 +191,28 @@ def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
             "stage 'name' ran out of disk space (no space left on device)",
         ),
         ("Answer from Java side is empty", "stage 'name' lost the Spark driver's JVM"),
+        (
+            "org.apache.spark.SparkFileNotFoundException: [FAILED_READ_FILE.FILE_NOT_EXIST] "
+            "File file:/data/posts/a.jsonl does not exist. It is possible the underlying files "
+            "have been updated.",
+            "stage 'name' found an input file gone (file:/data/posts/a.jsonl): it was deleted",
+        ),
+        (
+            "org.apache.hadoop.security.AccessControlException: Permission denied: user=x, "
+            "access=WRITE, inode=\"/out\"",
+            "stage 'name' was refused access to a file or folder (permission denied",
+        ),
+        (
+            "java.io.FileNotFoundException: /srv/out/.out.tmp-1/summary.md (Permission denied)",
+            "stage 'name' was refused access to a file or folder (permission denied: "
+            "/srv/out/.out.tmp-1/summary.md)",
+        ),
+        (
+            "Job aborted due to stage failure: Task 0 in stage 5.0 failed 4 times, most recent "
+            "failure: Lost task 0.3 in stage 5.0 (TID 12) (10.0.0.5 executor 3): "
+            "ExecutorLostFailure (executor 3 exited caused by one of the running tasks)",
+            "stage 'name' lost Spark executors more often than a task may fail",
+        ),
     ],
 )
 def test_environment_failures_are_recognised(text, expected):
