@@ -95,6 +95,14 @@ class TagModel:
     def by_id(self) -> dict[int, Category]:
         return {c.id: c for c in self.categories}
 
+    @cached_property
+    def named_centres(self) -> TagCentres:
+        """The centres in tag space of the named categories (``mixed`` left out)."""
+        named = self.centres.category != MIXED_ID
+        return TagCentres(
+            self.centres.category[named], self.centres.idx[named], self.centres.weight[named]
+        )
+
     def pack(self, posts: list[list[str]]) -> tuple[pa.BinaryArray, list[list[str]]]:
         """Posts' (normalised) tags as packed vocabulary indices, and each post's tags the
         model does not know."""
@@ -117,16 +125,20 @@ class TagModel:
         self, packed: pa.Array, kmeans_category: np.ndarray | None = None
     ) -> np.ndarray:
         """Steps 1-3 of the module docstring for a packed ``idx`` column; ``kmeans_category``
-        is the tfidf pipeline's category of each row."""
+        is the tfidf pipeline's category of each row (without it, as in ``suggest``, a
+        ``tfidf`` post goes to the category whose centre in tag space weighs its tags most)."""
         n_rows = len(packed)
         if self.method in EMBEDDING_METHODS:
             v, placed = self.embedded(packed)
             nearest = nearest_centres(v, self.kmeans_centres, self.distance_measure)
             category = np.where(placed, nearest, MIXED_ID).astype(np.int64)
-        else:
+        elif kmeans_category is not None:
             idx, rows = unpack_sets(packed)
             has_tag = np.bincount(rows, minlength=n_rows) > 0
             category = np.where(has_tag, kmeans_category, MIXED_ID).astype(np.int64)
+        else:  # tfidf without Spark to hash the post: the centre that weighs its tags most
+            idx, rows, x = tag_values(packed, self.idf)
+            category = self.named_centres.best(idx, rows, x, n_rows)
         idx, rows, x = tag_values(packed, self.idf)
         if self.placing is not None and (category == MIXED_ID).any():
             best = self.placing.best(idx, rows, x, n_rows)

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from tagspark import popularity
-from tagspark.centres import MIXED_ID, TagCentres
+from tagspark.centres import MIXED_ID
 from tagspark.codec import tag_values, unpack_sets
 from tagspark.model import EMBEDDING_METHODS, TagModel
 from tagspark.popularity import ESTIMATE, FILE
@@ -71,12 +71,8 @@ def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
                 closeness = ((centres - v[0]) ** 2).sum(axis=1)
             order = [int(c) for c in np.argsort(closeness, kind="stable")]
     if not order:
-        named = model.centres.category != MIXED_ID
-        centres = TagCentres(
-            model.centres.category[named], model.centres.idx[named], model.centres.weight[named]
-        )
         idx, rows, x = tag_values(packed, model.idf)
-        order = [int(c) for c in centres.scores(idx, rows, x)[1]]
+        order = [int(c) for c in model.named_centres.scores(idx, rows, x)[1]]
     ranked = [first] + [c for c in order if c != first and c in model.by_id]
     ranked = ranked[:PLACES]
     idx, rows, x = tag_values(packed, model.idf)

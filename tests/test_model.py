@@ -277,6 +277,16 @@ def test_suggest_leaves_out_the_posts_tags_and_puts_recommended_first(rated_mode
     }  # fmt: skip
 
 
+@pytest.mark.parametrize("method", METHODS)
+def test_suggest_places_a_post_with_every_method(runs, method):
+    _, outs = runs
+    model = TagModel.load(str(outs[method] / "model"))
+    result = sg.suggest(model, ["pasta", "pizza"], n=3)
+    (first, *_) = result["categories"]
+    assert {"pasta", "pizza"} & set(model.by_id[first["id"]].leading_tags)
+    assert {s["tag"] for s in result["suggestions"]} <= {"risotto", "gelato", "espresso"}
+
+
 def test_suggest_on_the_command_line(rated_model, runs, capsys):
     _, counts = rated_model
     _, outs = runs
