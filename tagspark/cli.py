@@ -274,6 +274,10 @@ def _run(args: argparse.Namespace) -> int:
     model_dir = _model_dir(args.model) if args.command in ("assign", "suggest") else None
     spec = resolve_inputs(inputs, cfg.input.format)
     out = check_output(args.output, cfg.output.overwrite, tuple(inputs))
+    if cfg.popularity.file:  # read again after the fit: a bad file is told before Spark starts
+        from tagspark.popularity import read_popularity
+
+        read_popularity(cfg.popularity.file)
 
     from pyspark.sql import SparkSession
 

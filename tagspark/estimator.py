@@ -128,7 +128,6 @@ def fit_categories(
         if empty:
             log.warning("%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k)
         model = _model(sets, fitted, cells, weights, placing, generic_idx, categories, cfg)
-        model.n_posts = n_posts
         stats = popularity.tag_stats(model, cfg.popularity, _popularity_counts(cfg))
         model.categories = popularity.rated(categories, stats, model.position)
         model.settings["popularity_source"] = stats.source
@@ -190,7 +189,7 @@ def _model(
     return TagModel(
         method=cfg.features.method,
         distance_measure=cfg.kmeans.distance_measure,
-        n_posts=sum(c.size for c in categories),
+        n_posts=sum(c.size for c in categories),  # every post: mixed and no-tag ones too
         tags=vocabulary.tags,
         df=vocabulary.df,
         idf=vocabulary.idf,

@@ -226,6 +226,11 @@ def test_a_popularity_file_with_a_bad_line_is_refused(tmp_path):
     headless.write_text("a,3\n")
     with pytest.raises(InputError, match="must name the columns tag and posts"):
         read_popularity(str(headless))
+    # told before Spark starts, in one line
+    posts = write_jsonl(tmp_path / "p.jsonl", TOY_POSTS)
+    args = ["cluster", "--input", str(posts), "--output", str(tmp_path / "o"), "-q"]
+    assert main([*args, "--popularity", str(bad)]) == 1
+    assert not (tmp_path / "o").exists()
 
 
 def test_the_cluster_job_rates_listed_tags_with_a_popularity_file(runs, tmp_path):
