@@ -5,10 +5,10 @@ FileSystem API), so the output may be any URI the cluster's Spark can write.
 
 Layout of the output folder::
 
-    categories.json      categories.parquet      summary.md       _COMPLETE
+    categories.json      categories.parquet      summary.md       report.html      _COMPLETE
     assignments/         (Parquet: id, category_id, distance; one row per kept post)
     rejected/            (JSON Lines: source, record, reason, raw; one row per rejected record)
-    model/               (the fitted PipelineModel) + model/metadata.json
+    model/               (the fitted model, :mod:`tagspark.model`) + model/metadata.json
 
 Publishing: on filesystems that rename folders atomically (``file://``, ``hdfs://``,
 ``viewfs://``) the finished staging folder is renamed into place, the old output first
