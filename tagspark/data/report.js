@@ -51,7 +51,7 @@ $("subtitle").textContent = `${D.categories.filter((c) => !c.mixed).length} cate
     const t = svg("title", {}); t.textContent = `${c.name}: ${c.size} posts (${(100 * c.share).toFixed(1)}%)`;
     r.append(t); s.append(r);
   });
-  const label = svg("text", {x: 0, y: 14}); label.textContent = fmt(top) + " posts"; s.append(label);
+  const label = svg("text", {x: 0, y: 14}); label.textContent = fmt(top); s.append(label);
   const zero = svg("text", {x: 0, y: h + 5}); zero.textContent = "0"; s.append(zero);
   $("sizes").append(s);
 })();
