@@ -26,27 +26,40 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from tagspark.centres import MIXED_ID, Cells, TagCentres
+from tagspark.centres import only_generic as only_generic_rows
 from tagspark.clustering import CATEGORY_COL
-from tagspark.codec import tag_values
+from tagspark.codec import tag_values, unpack_sets
 
 # the idx of the row category_cells adds per category, holding its number of posts
 SIZE_ROW = -1
 
 
-def category_cells(groups: DataFrame, idf: np.ndarray) -> Cells:
+def category_cells(
+    groups: DataFrame, idf: np.ndarray, only_generic: np.ndarray | None = None
+) -> Cells:
     """The :class:`Cells` of ``groups`` (``category, idx, weight``, one row per distinct
     tag set, with its category, standing for ``weight`` posts; ``idf`` is the vocabulary's).
+    With ``only_generic`` (vocabulary indices), only the sets outside :data:`MIXED_ID` whose
+    every tag is one of them count: the cells that :func:`with_mixed_cells` moves.
 
     Each partition adds up its own cells with numpy (one row a cell it has, and one a
     category for its size, never one a post); Spark adds the partitions' cells, and the
     total comes to the driver, where naming needs it whole.
     """
-    shared = groups.sparkSession.sparkContext.broadcast(idf)
+    shared = groups.sparkSession.sparkContext.broadcast((idf, only_generic))
 
     def add_up(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keys, posts, sx = [], [], []
+        idf, generic = shared.value
         for batch in batches:
-            idx, rows, x = tag_values(batch.column("idx"), shared.value)
+            if generic is not None:
+                idx, rows = unpack_sets(batch.column("idx"))
+                moved = only_generic_rows(idx, rows, batch.num_rows, generic)
+                moved &= batch.column(CATEGORY_COL).to_numpy() != MIXED_ID
+                if not moved.any():
+                    continue
+                batch = batch.filter(pa.array(moved))
+            idx, rows, x = tag_values(batch.column("idx"), idf)
             weight = batch.column("weight").to_numpy()
             category = batch.column(CATEGORY_COL).to_numpy().astype(np.int64)
             keys += [_cell_key(category[rows], idx), _cell_key(category, SIZE_ROW)]
@@ -82,6 +95,32 @@ def category_cells(groups: DataFrame, idf: np.ndarray) -> Cells:
         posts[tag],
         table.column("sx").to_numpy()[tag],
         {int(c): int(n) for c, n in zip(category[size], posts[size], strict=True)},
+    )
+
+
+def with_mixed_cells(cells: Cells, moved: Cells) -> Cells:
+    """``cells`` once the sets behind ``moved`` (:func:`category_cells` with
+    ``only_generic``) went to :data:`MIXED_ID`: their cells taken from their categories and
+    added to the mixed one, without another pass over the sets."""
+    category = np.concatenate([cells.category, moved.category, np.full(len(moved.idx), MIXED_ID)])
+    idx = np.concatenate([cells.idx, moved.idx, moved.idx])
+    keys, at = np.unique(_cell_key(category, idx), return_inverse=True)
+    sign = np.concatenate(
+        [np.ones(len(cells.idx)), -np.ones(len(moved.idx)), np.ones(len(moved.idx))]
+    )
+    posts = np.bincount(at, sign * np.concatenate([cells.posts, moved.posts, moved.posts]))
+    sx = np.bincount(at, sign * np.concatenate([cells.sx, moved.sx, moved.sx]))
+    kept = posts.round() > 0
+    sizes = dict(cells.sizes)
+    for c, n in moved.sizes.items():
+        sizes[c] -= n
+        sizes[MIXED_ID] = sizes.get(MIXED_ID, 0) + n
+    return Cells(
+        (keys[kept] >> 32) + MIXED_ID,
+        (keys[kept] & 0xFFFFFFFF) + SIZE_ROW,
+        posts[kept].round().astype(np.int64),
+        sx[kept],
+        {c: n for c, n in sizes.items() if n > 0},
     )
 
 

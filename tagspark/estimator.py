@@ -109,9 +109,12 @@ def fit_categories(
             groups, _, placing = place_by_tags(cache(fitted.groups), sets, fitted, counts, cache)
         generic_idx = sets.vocabulary.indices(generic_names)
         if generic_idx:
-            # sets may have moved to mixed (or been fitted again): add up the tags again
-            groups = cache(generic.with_mixed(groups, generic_idx))
-            cells = cat.category_cells(groups, sets.vocabulary.idf)
+            if detected and cfg.generic.exclude_from_features:  # fitted again: add up anew
+                cells = cat.category_cells(groups, sets.vocabulary.idf)
+            # sets with only generic tags go to mixed: their cells move with them
+            generic_only = np.asarray(generic_idx, dtype=np.int64)
+            moved = cat.category_cells(groups, sets.vocabulary.idf, generic_only)
+            cells = cat.with_mixed_cells(cells, moved)
         sizes = dict(cells.sizes)
         # posts with no vocabulary tag have no tag set: they are mixed too
         no_tag_posts = n_posts - sum(sizes.values())

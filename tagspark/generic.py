@@ -15,16 +15,12 @@ name a category. A post left with no tag that is neither generic nor too rare to
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
-from pyspark.sql import DataFrame
 
-from tagspark.centres import Cells, only_generic
-from tagspark.clustering import CATEGORY_COL, MIXED_ID
-from tagspark.codec import unpack_sets
+from tagspark.centres import Cells
+from tagspark.clustering import MIXED_ID
 from tagspark.config import GenericConfig
 from tagspark.vocabulary import Vocabulary
 
@@ -101,22 +97,3 @@ def _entry(spread: TagSpread, i: int, vocabulary: Vocabulary, source: str) -> di
         "spread": round(float(spread.spread[i]), 4),
         "source": source,
     }
-
-
-def with_mixed(groups: DataFrame, generic: list[int]) -> DataFrame:
-    """``groups`` with ``category`` set to :data:`MIXED_ID` for every tag set with no
-    vocabulary tag outside ``generic`` (indices). A narrow map over Arrow batches."""
-    if not generic:
-        return groups
-    shared = groups.sparkSession.sparkContext.broadcast(np.asarray(generic, dtype=np.int64))
-    position = groups.columns.index(CATEGORY_COL)
-
-    def move(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        for batch in batches:
-            idx, rows = unpack_sets(batch.column("idx"))
-            mixed = only_generic(idx, rows, batch.num_rows, shared.value)
-            category = batch.column(CATEGORY_COL).to_numpy(zero_copy_only=False)
-            moved = pa.array(np.where(mixed, MIXED_ID, category).astype(np.int32))
-            yield batch.set_column(position, CATEGORY_COL, moved)
-
-    return groups.mapInArrow(move, groups.schema)

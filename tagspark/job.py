@@ -111,7 +111,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
                 cfg,
                 staging,
             )
-            write.write_categories(spark, storage, categories, staging.uri)
+            write.write_categories(storage, categories, staging.uri)
             write.write_model(storage, fitted, staging.path("model"))
 
         metadata = {

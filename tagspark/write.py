@@ -41,7 +41,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from py4j.protocol import Py4JJavaError
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 
 from tagspark import storage as st
 from tagspark.errors import OutputError
@@ -50,11 +50,6 @@ from tagspark.naming import Category
 
 log = logging.getLogger(__name__)
 
-CATEGORY_SCHEMA = (
-    "id int, name string, leading_tags array<string>, size long, "
-    "tags array<struct<tag: string, weight: double, posts: long, popularity: long, "
-    "popularity_source: string, band: string, specificity: double, recommended: boolean>>"
-)
 COMPLETE = "_COMPLETE"
 LEASE = "_tagspark_lease.json"
 
@@ -273,24 +268,14 @@ def write_rows(df: DataFrame, uri: str, fmt: str, rows: int, rows_per_file: int)
     )
 
 
-def write_categories(
-    spark: SparkSession, storage: st.Storage, categories: list[Category], folder: str
-) -> None:
-    """``categories.json`` (a list, largest category first) and ``categories.parquet``."""
-    dicts = [c.to_dict() for c in categories]
-    write_json(storage, dicts, st.join(folder, "categories.json"))
-    rows = [
-        (
-            d["id"],
-            d["name"],
-            d["leading_tags"],
-            d["size"],
-            [tuple(t.values()) for t in d["tags"]],
-        )
-        for d in dicts
-    ]
-    frame = spark.createDataFrame(rows, CATEGORY_SCHEMA)
-    frame.coalesce(1).write.parquet(st.join(folder, "categories.parquet"))
+def write_categories(storage: st.Storage, categories: list[Category], folder: str) -> None:
+    """``categories.json`` (a list, largest category first) and ``categories.parquet`` (the
+    same as one Parquet file, written with pyarrow: no Spark job for k rows)."""
+    from tagspark.model import categories_table, parquet_bytes
+
+    write_json(storage, [c.to_dict() for c in categories], st.join(folder, "categories.json"))
+    table = parquet_bytes(categories_table(categories))
+    storage.write_bytes(st.join(folder, "categories.parquet"), table)
 
 
 def write_model(storage: st.Storage, fitted, folder: str) -> None:

@@ -101,9 +101,24 @@ def test_two_runs_to_one_output_at_once_exactly_one_publishes(tmp_path):
     out = tmp_path / "out"
     runs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
-             "--output", str(out), "--k", "2", "--seed", str(seed), "-q"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tagspark.cli",
+                "cluster",
+                "--input",
+                str(inp),
+                "--output",
+                str(out),
+                "--k",
+                "2",
+                "--seed",
+                str(seed),
+                "-q",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for seed in (1, 2)
     ]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from scipy import sparse
 
 from tagspark import choose_k
-from tagspark.categories import category_cells
-from tagspark.centres import Cells, TagCentres, tag_weights
+from tagspark.categories import category_cells, with_mixed_cells
+from tagspark.centres import Cells, TagCentres, only_generic, tag_weights
 from tagspark.cli import main
 from tagspark.clustering import GROUP_KEYS, fit, nearest_centres
-from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values
+from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values, unpack_sets
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
 from tagspark.embedding import auto_dims
 from tagspark.errors import ConfigError, ParameterError
@@ -345,3 +346,36 @@ def test_top_tags_rank_by_weight_then_posts_then_tag_and_leave_out_excluded():
     for measure, expected in (("euclidean", 1 / 3), ("cosine", 1.0)):
         got = centres.distance(none, none, np.zeros(0), np.array([-1]), 1, measure)
         assert got.tolist() == pytest.approx([expected])
+
+
+def test_moving_generic_only_sets_to_mixed_moves_their_cells(spark, keep):
+    """The cells after generic-only sets go to mixed, derived from one pass over those sets,
+    equal the cells added up anew over the moved groups."""
+    posts = themed_posts()
+    df = as_posts(spark, posts)
+    fitted = fit_posts(df, len(posts), FeaturesConfig(), KMeansConfig(k=4, seed=5), keep)
+    sets_idf = fitted.embedding.idf
+    groups = keep(fitted.groups)
+    vocabulary = tag_vocabulary(df, len(posts), 2)
+    generic = np.array(vocabulary.indices(GENERIC), dtype=np.int64)
+    cells = category_cells(groups, sets_idf)
+    derived = with_mixed_cells(cells, category_cells(groups, sets_idf, generic))
+    # the reference: move the sets in numpy, then add everything up again
+    table = groups.toArrow()
+    idx, rows = unpack_sets(table.column("idx").combine_chunks())
+    moved = only_generic(idx, rows, table.num_rows, generic)
+    category = np.where(moved, -1, table.column("category").to_numpy()).astype(np.int32)
+    rebuilt = spark.createDataFrame(
+        table.set_column(
+            table.schema.get_field_index("category"), "category", pa.array(category)
+        ).to_pandas()
+    )
+    fresh = category_cells(rebuilt, sets_idf)
+    assert moved.sum() == 2  # {love} and {instagood}: the six generic-only posts
+    assert derived.sizes == fresh.sizes and fresh.sizes[-1] == 6
+    order_d = np.lexsort((derived.idx, derived.category))
+    order_f = np.lexsort((fresh.idx, fresh.category))
+    assert derived.category[order_d].tolist() == fresh.category[order_f].tolist()
+    assert derived.idx[order_d].tolist() == fresh.idx[order_f].tolist()
+    assert derived.posts[order_d].tolist() == fresh.posts[order_f].tolist()
+    assert derived.sx[order_d] == pytest.approx(fresh.sx[order_f], abs=1e-12)

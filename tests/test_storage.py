@@ -199,7 +199,7 @@ def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
         ),
         (
             "org.apache.hadoop.security.AccessControlException: Permission denied: user=x, "
-            "access=WRITE, inode=\"/out\"",
+            'access=WRITE, inode="/out"',
             "stage 'name' was refused access to a file or folder (permission denied",
         ),
         (
