@@ -25,8 +25,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from tagspark.centres import MIXED_ID, Cells, TagCentres
-from tagspark.centres import only_generic as only_generic_rows
+from tagspark.centres import MIXED_ID, Cells, TagCentres, only_generic
 from tagspark.clustering import CATEGORY_COL
 from tagspark.codec import tag_values, unpack_sets
 
@@ -35,18 +34,18 @@ SIZE_ROW = -1
 
 
 def category_cells(
-    groups: DataFrame, idf: np.ndarray, only_generic: np.ndarray | None = None
+    groups: DataFrame, idf: np.ndarray, generic_only: np.ndarray | None = None
 ) -> Cells:
     """The :class:`Cells` of ``groups`` (``category, idx, weight``, one row per distinct
     tag set, with its category, standing for ``weight`` posts; ``idf`` is the vocabulary's).
-    With ``only_generic`` (vocabulary indices), only the sets outside :data:`MIXED_ID` whose
+    With ``generic_only`` (vocabulary indices), only the sets outside :data:`MIXED_ID` whose
     every tag is one of them count: the cells that :func:`with_mixed_cells` moves.
 
     Each partition adds up its own cells with numpy (one row a cell it has, and one a
     category for its size, never one a post); Spark adds the partitions' cells, and the
     total comes to the driver, where naming needs it whole.
     """
-    shared = groups.sparkSession.sparkContext.broadcast((idf, only_generic))
+    shared = groups.sparkSession.sparkContext.broadcast((idf, generic_only))
 
     def add_up(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keys, posts, sx = [], [], []
@@ -54,7 +53,7 @@ def category_cells(
         for batch in batches:
             if generic is not None:
                 idx, rows = unpack_sets(batch.column("idx"))
-                moved = only_generic_rows(idx, rows, batch.num_rows, generic)
+                moved = only_generic(idx, rows, batch.num_rows, generic)
                 moved &= batch.column(CATEGORY_COL).to_numpy() != MIXED_ID
                 if not moved.any():
                     continue
@@ -100,7 +99,7 @@ def category_cells(
 
 def with_mixed_cells(cells: Cells, moved: Cells) -> Cells:
     """``cells`` once the sets behind ``moved`` (:func:`category_cells` with
-    ``only_generic``) went to :data:`MIXED_ID`: their cells taken from their categories and
+    ``generic_only``) went to :data:`MIXED_ID`: their cells taken from their categories and
     added to the mixed one, without another pass over the sets."""
     category = np.concatenate([cells.category, moved.category, np.full(len(moved.idx), MIXED_ID)])
     idx = np.concatenate([cells.idx, moved.idx, moved.idx])

@@ -54,15 +54,21 @@ def embed_sets(
     return v, placed
 
 
+def remoteness(v: np.ndarray, centres: np.ndarray, distance_measure: str) -> np.ndarray:
+    """For each row of ``v`` and each centre, a number that orders the centres from nearest
+    to farthest as MLlib's KMeansModel measures: the squared Euclidean distance less
+    ``|v|^2`` (the same for every centre), or minus the cosine similarity."""
+    if distance_measure == "cosine":
+        norms = np.linalg.norm(centres, axis=1)
+        return -(v @ (centres / np.where(norms > 0, norms, 1.0)[:, None]).T)
+    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2
+    return (centres * centres).sum(axis=1) - 2.0 * (v @ centres.T)
+
+
 def nearest_centres(v: np.ndarray, centres: np.ndarray, distance_measure: str) -> np.ndarray:
     """Each row of ``v``'s nearest centre (the first of equals), as MLlib's KMeansModel
     assigns: squared Euclidean distance, or cosine distance (1 - cosine similarity)."""
-    if distance_measure == "cosine":
-        norms = np.linalg.norm(centres, axis=1)
-        unit = centres / np.where(norms > 0, norms, 1.0)[:, None]
-        return np.argmax(v @ unit.T, axis=1)
-    # |v - c|^2 = |v|^2 - 2 v.c + |c|^2, and |v|^2 is the same for every centre
-    return np.argmin((centres * centres).sum(axis=1) - 2.0 * (v @ centres.T), axis=1)
+    return np.argmin(remoteness(v, centres, distance_measure), axis=1)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from tagspark.centres import MIXED_ID, TagCentres, embed_sets, nearest_centres, only_generic
-from tagspark.codec import pack_sets, tag_values, unpack_sets
+from tagspark.codec import pack_sets, tag_values
 from tagspark.errors import InputError
 from tagspark.naming import Category, RankedTag
 from tagspark.popularity import TagStats
@@ -127,34 +127,38 @@ class TagModel:
         """Steps 1-3 of the module docstring for a packed ``idx`` column; ``kmeans_category``
         is the tfidf pipeline's category of each row (without it, as in ``suggest``, a
         ``tfidf`` post goes to the category whose centre in tag space weighs its tags most)."""
+        return self._category_of(packed, tag_values(packed, self.idf), kmeans_category)
+
+    def place(
+        self, packed: pa.Array, kmeans_category: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each packed set's category (:meth:`category_of`) and distance to its centre."""
+        values = tag_values(packed, self.idf)  # decoded once for both
+        category = self._category_of(packed, values, kmeans_category)
+        distance = self.centres.distance(*values, category, len(packed), self.distance_measure)
+        return category, distance
+
+    def _category_of(
+        self, packed: pa.Array, values: tuple, kmeans_category: np.ndarray | None
+    ) -> np.ndarray:
+        """:meth:`category_of`, given the sets' :func:`tag_values`."""
         n_rows = len(packed)
+        idx, rows, x = values
         if self.method in EMBEDDING_METHODS:
             v, placed = self.embedded(packed)
             nearest = nearest_centres(v, self.kmeans_centres, self.distance_measure)
             category = np.where(placed, nearest, MIXED_ID).astype(np.int64)
         elif kmeans_category is not None:
-            idx, rows = unpack_sets(packed)
             has_tag = np.bincount(rows, minlength=n_rows) > 0
             category = np.where(has_tag, kmeans_category, MIXED_ID).astype(np.int64)
         else:  # tfidf without Spark to hash the post: the centre that weighs its tags most
-            idx, rows, x = tag_values(packed, self.idf)
             category = self.named_centres.best(idx, rows, x, n_rows)
-        idx, rows, x = tag_values(packed, self.idf)
         if self.placing is not None and (category == MIXED_ID).any():
             best = self.placing.best(idx, rows, x, n_rows)
             category = np.where(category == MIXED_ID, best, category)
         if len(self.generic):
             category[only_generic(idx, rows, n_rows, self.generic)] = MIXED_ID
         return category
-
-    def place(
-        self, packed: pa.Array, kmeans_category: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Each packed set's category (:meth:`category_of`) and distance to its centre."""
-        category = self.category_of(packed, kmeans_category)
-        idx, rows, x = tag_values(packed, self.idf)
-        distance = self.centres.distance(idx, rows, x, category, len(packed), self.distance_measure)
-        return category, distance
 
     # -- files ------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 
 from tagspark import popularity
-from tagspark.centres import MIXED_ID
+from tagspark.centres import MIXED_ID, remoteness
 from tagspark.codec import tag_values, unpack_sets
 from tagspark.model import EMBEDDING_METHODS, TagModel
 from tagspark.popularity import ESTIMATE, FILE
@@ -56,6 +56,7 @@ def rated_with(model: TagModel, path: str) -> TagModel:
 def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
     """The post's categories, best first (at most :data:`PLACES`), each with its distance to
     the category's centre in tag space; empty when it goes to ``mixed``."""
+    idx, rows, x = tag_values(packed, model.idf)
     first = int(model.category_of(packed)[0])
     if first == MIXED_ID:
         return []
@@ -63,19 +64,12 @@ def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
     if model.method in EMBEDDING_METHODS:
         v, placed = model.embedded(packed)
         if placed[0]:
-            centres = model.kmeans_centres
-            if model.distance_measure == "cosine":
-                norms = np.linalg.norm(centres, axis=1)
-                closeness = -(centres @ v[0]) / np.where(norms > 0, norms, 1.0)
-            else:
-                closeness = ((centres - v[0]) ** 2).sum(axis=1)
-            order = [int(c) for c in np.argsort(closeness, kind="stable")]
+            far = remoteness(v, model.kmeans_centres, model.distance_measure)[0]
+            order = [int(c) for c in np.argsort(far, kind="stable")]
     if not order:
-        idx, rows, x = tag_values(packed, model.idf)
         order = [int(c) for c in model.named_centres.scores(idx, rows, x)[1]]
     ranked = [first] + [c for c in order if c != first and c in model.by_id]
     ranked = ranked[:PLACES]
-    idx, rows, x = tag_values(packed, model.idf)
     n = len(ranked)
     distance = model.centres.distance(
         np.tile(idx, n),
