@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tagspark.config import FORMATS, Config, load_config
 from tagspark.errors import InputError, OutputError, ParameterError, TagsparkError
+from tagspark.failures import Py4JConnectionErrors
 
 log = logging.getLogger("tagspark")
 
@@ -211,14 +212,19 @@ def _toml(value: object) -> str:
     return str(value)
 
 
-def _setup_logging(quiet: bool) -> None:
-    """tagspark's own loggers at INFO (WARNING with -q); other Python libraries (py4j)
-    at WARNING. Spark's JVM logging is set by ``spark.log_level``."""
+def setup_logging(quiet: bool) -> None:
+    """tagspark's own loggers at INFO (WARNING with -q); other Python libraries at WARNING,
+    except py4j, whose tracebacks of a dead JVM stay off the console
+    (:class:`~tagspark.failures.Py4JConnectionErrors`). Spark's JVM logging is set by
+    ``spark.log_level``."""
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, Py4JConnectionErrors) for f in handler.filters):
+            handler.addFilter(Py4JConnectionErrors())
     log.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
@@ -233,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error argparse has printed
         return int(exc.code or 0)
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     _test_hooks()
     try:
         return _run(args)

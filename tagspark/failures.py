@@ -9,9 +9,13 @@ keeps its traceback).
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 
 from tagspark.errors import ResourceError
+
+log = logging.getLogger(__name__)
 
 MEMORY_ADVICE = {
     "read": "give Spark more memory (local: --set spark.conf.spark.driver.memory=16g; "
@@ -143,3 +147,16 @@ def _first_line(text: str) -> str:
     if "TaskResultLost" in text:
         return "a task's result was lost on its way to the driver: TaskResultLost"
     return text.split(":", 1)[0]
+
+
+class Py4JConnectionErrors(logging.Filter):
+    """A console handler's filter that sends py4j's records to this module's debug log.
+    When the JVM dies (out of memory) py4j logs the broken connection ("Exception while
+    sending command.") with a traceback, on the root logger or its own; the CLI's one line
+    that says what happened (:func:`explain`) must stand alone."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith("py4j") or f"{os.sep}py4j{os.sep}" in record.pathname:
+            log.debug("py4j: %s", record.getMessage(), exc_info=record.exc_info)
+            return False
+        return True

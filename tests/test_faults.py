@@ -58,6 +58,46 @@ def test_no_blas_line_on_the_console(tmp_path):
     assert "food_italy" in run.stdout
 
 
+# a JVM that has died: it takes py4j's connection and hangs up without an answer
+_DEAD_JVM = """
+import logging, socket, threading, sys
+from py4j.java_gateway import GatewayClient, GatewayParameters
+from py4j.protocol import ERROR
+if sys.argv[1] == "cli":
+    from tagspark.cli import setup_logging
+    setup_logging(quiet=True)
+else:
+    logging.basicConfig(level=logging.WARNING)
+server = socket.create_server(("127.0.0.1", 0))
+def hang_up():
+    while True:
+        connection, _ = server.accept()
+        connection.recv(1024)
+        connection.close()
+threading.Thread(target=hang_up, daemon=True).start()
+client = GatewayClient(gateway_parameters=GatewayParameters(port=server.getsockname()[1]))
+print(client.send_command("c\\no0\\ntoString\\ne\\n") == ERROR)
+"""
+
+
+@pytest.mark.parametrize("cli", [False, True])
+def test_a_dead_jvm_leaves_no_py4j_traceback_on_the_console(cli):
+    """When the driver's JVM dies, py4j logs its broken connection with a traceback on the
+    root logger; under the CLI's logging the one Error line stands alone (with plain
+    logging the traceback shows: CI once saw it above the Error line)."""
+    run = subprocess.run(
+        [sys.executable, "-c", _DEAD_JVM, "cli" if cli else "plain"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "True"  # py4j's answer: the command failed
+    if cli:
+        assert run.stderr == ""
+    else:
+        assert "Exception while sending command." in run.stderr
+        assert "Py4JNetworkError" in run.stderr
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 1 MB tmpfs (root only): the output's parent on a disk that fills up."""
