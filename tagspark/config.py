@@ -164,8 +164,26 @@ def load_config(
         raw = _read_toml(Path(path))
     for item in overrides:
         section, key, value = _parse_override(item)
-        raw.setdefault(section, {})[key] = value
+        table = raw.setdefault(section, {})
+        if isinstance(value, dict) and isinstance(table.get(key), dict):
+            # spark.conf: one more setting, the file's and earlier ones kept
+            value = {**_flat(table[key]), **value}
+        table[key] = value
     return build_config(raw)
+
+
+def _flat(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A TOML table's keys as dotted names: ``spark.sql.x = 1`` written unquoted in
+    ``[spark.conf]`` is a nested table to TOML, and the setting ``spark.sql.x`` to Spark.
+
+    >>> _flat({"spark": {"sql": {"x": 1}}, "spark.ui.y": "a"})
+    {'spark.sql.x': 1, 'spark.ui.y': 'a'}
+    """
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        flat.update(_flat(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return flat
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -218,7 +236,7 @@ def _spark_conf(value: Any, default: dict[str, str]) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError("config key 'spark.conf' must be a table of Spark settings")
     merged = dict(default)
-    merged.update({str(k): _spark_value(v) for k, v in value.items()})
+    merged.update({k: _spark_value(v) for k, v in _flat(value).items()})
     return merged
 
 

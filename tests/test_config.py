@@ -27,6 +27,32 @@ def test_documented_config_file_names_every_key_and_no_other():
     assert in_file == in_code
 
 
+def test_spark_settings_add_up_from_the_file_and_every_set(tmp_path):
+    """Each --set spark.conf.* adds a setting: earlier ones and the file's stay (they once
+    replaced the whole table, so only the last --set took effect). Unquoted dotted keys in
+    the file are Spark's dotted names, not nested tables."""
+    path = tmp_path / "c.toml"
+    path.write_text(
+        '[spark.conf]\n"spark.executor.memory" = "2g"\nspark.sql.shuffle.partitions = 64\n'
+        "spark.eventLog.enabled = true\n"
+    )
+    cfg = load_config(
+        path,
+        [
+            "spark.conf.spark.ui.showConsoleProgress=false",
+            "spark.conf.spark.eventLog.dir=file:///tmp/ev",
+            "spark.conf.spark.sql.shuffle.partitions=16",
+        ],
+    )
+    assert cfg.spark.conf == {
+        "spark.executor.memory": "2g",
+        "spark.sql.shuffle.partitions": "16",
+        "spark.eventLog.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.eventLog.dir": "file:///tmp/ev",
+    }
+
+
 def test_overrides_are_typed_and_applied_after_the_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[kmeans]\nk = 7\n[input]\ntext_fields = ["body"]\n')
