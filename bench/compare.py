@@ -9,7 +9,9 @@ Each pipeline runs in its own process, from reading the corpus to writing each p
 cluster, and is timed as a whole: wall time (JVM start-up included) and the peak resident
 memory of its process tree. Neither is told the labels. Afterwards, untimed, both are scored
 the same way: each post's cluster is matched to its planted theme (``label``) by id, and
-scikit-learn's NMI and ARI are computed. The ratios are to scikit-learn's wall time.
+scikit-learn's NMI and ARI are computed. The ratios are to scikit-learn's wall time. With
+``--repeat N`` every pipeline runs N times, alternating, and each one's median run is
+reported (on this 2-core machine one pipeline's wall time varies by up to 10% run to run).
 scikit-learn is a benchmark dependency only (the ``bench`` extra).
 """
 
@@ -143,6 +145,60 @@ def run_sklearn_measured(args: argparse.Namespace, tmp: str) -> dict:
     return result
 
 
+def run_tagspark_measured(name: str, args: argparse.Namespace, tmp: str) -> dict:
+    """tagspark's job in its own process: wall time, peak memory, scores and stage times."""
+    extra = (
+        PLAIN
+        if name == "tagspark plain"
+        else [arg for item in args.tagspark_set for arg in ("--set", item)]
+    )
+    out = f"{tmp}/{name.split()[1]}"
+    if args.keep and name == "tagspark default":
+        shutil.rmtree(args.keep, ignore_errors=True)
+        out = args.keep
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "tagspark.cli",
+        "cluster",
+        "-q",
+        "--input",
+        args.input,
+        "--output",
+        out,
+        "--k",
+        str(args.k),
+        "--seed",
+        str(args.seed),
+        "--set",
+        f"kmeans.max_iter={args.max_iter}",
+        *extra,
+    ]
+    result = measure(cmd, Path(f"{out}.log"))
+    result.update(score(args.input, f"{out}/assignments"))
+    metadata = json.loads(Path(out, "model", "metadata.json").read_text())
+    result["stages"] = metadata["timings_seconds"]
+    result["vocabulary"] = metadata["features"].get("vocabulary", 0)
+    return result
+
+
+def run_pipeline(name: str, args: argparse.Namespace, tmp: str) -> dict:
+    if name.startswith("tagspark"):
+        return run_tagspark_measured(name, args, tmp)
+    return run_sklearn_measured(args, tmp)
+
+
+def _median_run(results: list[dict]) -> dict:
+    """The run of median wall time (the lower middle one of an even count), with every
+    run's wall time in ``runs`` and the highest peak memory of them."""
+    ordered = sorted(results, key=lambda r: r["seconds"])
+    chosen = dict(ordered[(len(ordered) - 1) // 2])
+    chosen["runs"] = [r["seconds"] for r in results]
+    chosen["peak_mb"] = max(r["peak_mb"] for r in results)
+    return chosen
+
+
 def score(corpus: str, assignments: str) -> dict:
     """NMI and ARI (scikit-learn's) of the ``id, category_id`` rows in the Parquet file or
     folder ``assignments`` against the ``label`` of each id in the JSON Lines ``corpus``."""
@@ -212,6 +268,14 @@ def main() -> None:
         help="write the tagspark default run's output here (replaced) instead of a temporary "
         "folder, e.g. for bench/suggest.py",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every pipeline N times, alternating, and report each one's median run "
+        "(every run's wall time is printed too)",
+    )
     parser.add_argument("--sklearn-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--report", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -226,45 +290,18 @@ def main() -> None:
             args.sklearn_sample,
         )
         return
-    rows = []
+    pipelines = (
+        []
+        if args.no_sklearn
+        else [f"sklearn svd{args.svd_dims}" if args.svd_dims else "scikit-learn"]
+    )
+    pipelines += ["tagspark default"] + ([] if args.no_plain else ["tagspark plain"])
+    runs: dict[str, list[dict]] = {name: [] for name in pipelines}
     with tempfile.TemporaryDirectory(prefix="tagspark-bench-") as tmp:
-        if not args.no_sklearn:
-            name = f"sklearn svd{args.svd_dims}" if args.svd_dims else "scikit-learn"
-            rows.append((name, run_sklearn_measured(args, tmp)))
-        default = [arg for item in args.tagspark_set for arg in ("--set", item)]
-        pipelines = [("tagspark default", default)] + (
-            [] if args.no_plain else [("tagspark plain", PLAIN)]
-        )
-
-        for name, extra in pipelines:
-            out = f"{tmp}/{name.split()[1]}"
-            if args.keep and name == "tagspark default":
-                shutil.rmtree(args.keep, ignore_errors=True)
-                out = args.keep
-            cmd = [
-                sys.executable,
-                "-m",
-                "tagspark.cli",
-                "cluster",
-                "-q",
-                "--input",
-                args.input,
-                "--output",
-                out,
-                "--k",
-                str(args.k),
-                "--seed",
-                str(args.seed),
-                "--set",
-                f"kmeans.max_iter={args.max_iter}",
-                *extra,
-            ]
-            result = measure(cmd, Path(f"{out}.log"))
-            result.update(score(args.input, f"{out}/assignments"))
-            metadata = json.loads(Path(out, "model", "metadata.json").read_text())
-            result["stages"] = metadata["timings_seconds"]
-            result["vocabulary"] = metadata["features"].get("vocabulary", 0)
-            rows.append((name, result))
+        for _ in range(args.repeat):  # alternating, so a slow spell of the machine hits both
+            for name in pipelines:
+                runs[name].append(run_pipeline(name, args, tmp))
+    rows = [(name, _median_run(results)) for name, results in runs.items()]
     base = rows[0][1]["seconds"] if not rows[0][0].startswith("tagspark") else float("nan")
     scored = {r["posts"] for _, r in rows}
     print(
@@ -283,6 +320,9 @@ def main() -> None:
             f"{r['peak_mb']:>8.0f} {r.get('vocabulary', 0):>9,} {r['nmi']:>6.3f} "
             f"{r['ari']:>6.3f}  {stages}"
         )
+    if args.repeat > 1:
+        for name, r in rows:
+            print(f"{name}: median of {', '.join(f'{t:.1f}' for t in r['runs'])} s")
 
 
 if __name__ == "__main__":
