@@ -66,10 +66,11 @@ def category_cells(
             sx += [weight[rows] * x, np.zeros(len(weight))]
         if keys:
             cells, at = np.unique(np.concatenate(keys), return_inverse=True)
+            category, idx = _cell_of(cells)
             yield pa.RecordBatch.from_arrays(
                 [
-                    pa.array((cells >> 32) + MIXED_ID, pa.int32()),
-                    pa.array((cells & 0xFFFFFFFF) + SIZE_ROW, pa.int32()),
+                    pa.array(category, pa.int32()),
+                    pa.array(idx, pa.int32()),
                     pa.array(np.bincount(at, np.concatenate(posts)).round().astype(np.int64)),
                     pa.array(np.bincount(at, np.concatenate(sx))),
                 ],
@@ -115,8 +116,7 @@ def with_mixed_cells(cells: Cells, moved: Cells) -> Cells:
         sizes[c] -= n
         sizes[MIXED_ID] = sizes.get(MIXED_ID, 0) + n
     return Cells(
-        (keys[kept] >> 32) + MIXED_ID,
-        (keys[kept] & 0xFFFFFFFF) + SIZE_ROW,
+        *_cell_of(keys[kept]),
         posts[kept].round().astype(np.int64),
         sx[kept],
         {c: n for c, n in sizes.items() if n > 0},
@@ -126,6 +126,15 @@ def with_mixed_cells(cells: Cells, moved: Cells) -> Cells:
 def _cell_key(category: np.ndarray, idx: np.ndarray | int) -> np.ndarray:
     """One int64 a (category, idx) pair, ordered by category then idx."""
     return (category - MIXED_ID) << 32 | (np.asarray(idx, dtype=np.int64) - SIZE_ROW)
+
+
+def _cell_of(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(category, idx)`` arrays that :func:`_cell_key` made ``keys`` of.
+
+    >>> _cell_of(_cell_key(np.array([-1, 0, 7]), np.array([3, -1, 0])))
+    (array([-1,  0,  7]), array([ 3, -1,  0]))
+    """
+    return (keys >> 32) + MIXED_ID, (keys & 0xFFFFFFFF) + SIZE_ROW
 
 
 def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.ndarray) -> DataFrame:
