@@ -58,8 +58,8 @@ class Fitted:
     """What :func:`fit_categories` gives the job: the ``model``, the Spark ``pipeline``
     (tfidf), the corpus's ``posts`` with their packed tag sets (``idx``; and for tfidf their
     k-means category in ``group_id``), the last k-means ``fit``, ``counts``
-    (``distinct_tag_sets``, ``placed_by_tags``, ``mixed``), the generic tags found, the
-    number of ``empty`` categories and the tag statistics."""
+    (``distinct_tag_sets``, ``placed_by_tags``, ``mixed``), the generic tags found and the
+    number of ``empty`` categories (the tag statistics are ``model.stats``)."""
 
     model: TagModel
     pipeline: PipelineModel | None
@@ -68,7 +68,6 @@ class Fitted:
     counts: dict[str, int]
     generic: list[dict]
     empty: int
-    stats: popularity.TagStats
 
 
 def fit_categories(
@@ -106,11 +105,11 @@ def fit_categories(
         if cfg.generic.exclude_from_features and detected:
             log.info("fitting again without the %d detected generic tags", len(detected))
             fitted = fit(posts, sets, cfg.features, cfg.kmeans, listed + detected, cache)
-            groups, _, placing = place_by_tags(cache(fitted.groups), sets, fitted, counts, cache)
+            groups, cells, placing = place_by_tags(
+                cache(fitted.groups), sets, fitted, counts, cache
+            )
         generic_idx = sets.vocabulary.indices(generic_names)
         if generic_idx:
-            if detected and cfg.generic.exclude_from_features:  # fitted again: add up anew
-                cells = cat.category_cells(groups, sets.vocabulary.idf)
             # sets with only generic tags go to mixed: their cells move with them
             generic_only = np.asarray(generic_idx, dtype=np.int64)
             moved = cat.category_cells(groups, sets.vocabulary.idf, generic_only)
@@ -136,7 +135,7 @@ def fit_categories(
         model.settings["popularity_source"] = stats.source
         model.stats = stats
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
-    return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty, stats)
+    return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty)
 
 
 def _popularity_counts(cfg: Config) -> dict[str, int]:

@@ -123,7 +123,7 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
             "empty_categories": fitted.empty,
             "features": fitted.fit.info,
             "generic_tags": fitted.generic,
-            "popularity": fitted.stats.source,
+            "popularity": fitted.model.stats.source,
             "choose_k": chosen,
             "kmeans": {"cost": fitted.fit.cost, "iterations": fitted.fit.iterations},
             "evaluation": None
