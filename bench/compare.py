@@ -183,6 +183,21 @@ def run_tagspark_measured(name: str, args: argparse.Namespace, tmp: str) -> dict
     return result
 
 
+def class_archive_state() -> str:
+    """Whether tagspark's runs map the JVM class archive of an earlier run (as every local
+    run after a machine's first does) or the first one writes it (its wall time then holds
+    the one-off dump)."""
+    from tagspark.config import SparkConfig
+    from tagspark.session import class_archive
+
+    archive = class_archive(SparkConfig(), "local[*]")
+    if archive is None:
+        return "off"
+    if archive.partial is None:
+        return f"mapped by every run ({archive.path})"
+    return "none yet: the first tagspark run writes it, and its wall time includes that"
+
+
 def run_pipeline(name: str, args: argparse.Namespace, tmp: str) -> dict:
     if name.startswith("tagspark"):
         return run_tagspark_measured(name, args, tmp)
@@ -297,6 +312,7 @@ def main() -> None:
     )
     pipelines += ["tagspark default"] + ([] if args.no_plain else ["tagspark plain"])
     runs: dict[str, list[dict]] = {name: [] for name in pipelines}
+    archive = class_archive_state()
     with tempfile.TemporaryDirectory(prefix="tagspark-bench-") as tmp:
         for _ in range(args.repeat):  # alternating, so a slow spell of the machine hits both
             for name in pipelines:
@@ -308,6 +324,7 @@ def main() -> None:
         f"corpus {args.input}, k={args.k}, max_iter={args.max_iter}, "
         f"posts scored: {', '.join(f'{n:,}' for n in sorted(scored))}"
     )
+    print(f"tagspark's JVM class archive: {archive}")
     # vocab: scikit-learn's every distinct tag; tagspark's tags in at least 2 posts
     print(
         f"{'pipeline':<18} {'posts':>10} {'wall s':>8} {'x sklearn':>9} {'peak MB':>8} "

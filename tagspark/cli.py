@@ -289,11 +289,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from tagspark import job
     from tagspark.read import resolve_remote_inputs
-    from tagspark.session import build_session, choose_master
+    from tagspark.session import build_session, choose_master, class_archive
     from tagspark.storage import Storage
 
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
-    spark = build_session(cfg.spark, choose_master(cfg.spark, args.master))
+    master = choose_master(cfg.spark, args.master)
+    archive = class_archive(cfg.spark, master) if owned else None
+    spark = build_session(cfg.spark, master, archive)
     try:
         spec = resolve_remote_inputs(Storage(spark), spec)
         if args.command == "choose-k":
@@ -306,7 +308,7 @@ def _run(args: argparse.Namespace) -> int:
             result = job.run(spark, cfg, spec, out)
     finally:
         if owned:
-            _stop(spark)
+            _stop(spark, archive)
     if args.command == "choose-k":
         print(_curve_report(curve, display(out)))
     elif args.command == "assign":
@@ -480,13 +482,17 @@ def _test_hooks() -> None:
     write.BEFORE_PUBLISH.append(wait)
 
 
-def _stop(spark) -> None:
-    """Stop the session; a JVM that already died (out of memory) has nothing to stop, and
-    its error must not hide the one that says why."""
+def _stop(spark, archive) -> None:
+    """Stop the session, and end the JVM when it writes the class ``archive``; a JVM that
+    already died (out of memory) has nothing to stop, and its error must not hide the one
+    that says why."""
+    from tagspark.session import end_jvm
+
     try:
         spark.stop()
     except Exception as exc:
         log.debug("stopping Spark failed: %s", exc)
+    end_jvm(archive)
 
 
 def _curve_report(curve: dict, output: str) -> str:

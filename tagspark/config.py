@@ -102,6 +102,7 @@ class SparkConfig:
     master: str = "local[*]"
     app_name: str = "tagspark"
     log_level: str = "WARN"
+    class_archive: bool = True
     conf: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,8 +8,12 @@ import os
 import re
 import sys
 
+from pyspark import SparkContext
+from pyspark.find_spark_home import _find_spark_home
 from pyspark.sql import SparkSession
 
+from tagspark import classarchive
+from tagspark.classarchive import ClassArchive
 from tagspark.config import SparkConfig
 
 log = logging.getLogger(__name__)
@@ -97,12 +101,45 @@ def _quiet_accumulator_errors() -> None:
             server.handle_error = handle_error
 
 
-def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
+def class_archive(cfg: SparkConfig, master: str | None) -> ClassArchive | None:
+    """The class archive (:mod:`tagspark.classarchive`) for the JVM that
+    :func:`build_session` is about to start in local mode, or None: turned off
+    (``spark.class_archive``), not local mode, under spark-submit, a JVM already running in
+    this process, or no JDK found."""
+    local = master is not None and master.startswith("local")
+    if not (cfg.class_archive and local) or launched_by_spark_submit():
+        return None
+    if SparkContext._gateway is not None:  # this process's JVM is started already
+        return None
+    jdk = classarchive.java_home()
+    if jdk is None:
+        return None
+    class_path = cfg.conf.get("spark.driver.extraClassPath", "")
+    key = classarchive.build_key(jdk, _find_spark_home(), class_path)
+    return ClassArchive.choose(classarchive.cache_dir(), key)
+
+
+def end_jvm(archive: ClassArchive | None) -> None:
+    """After ``spark.stop()``: when ``archive`` is being written, end this process's JVM so
+    it writes it (:meth:`ClassArchive.finish`); a later session in this process starts a
+    new JVM."""
+    if archive is None or archive.partial is None or SparkContext._gateway is None:
+        return
+    archive.finish(getattr(SparkContext._gateway, "proc", None))
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+def build_session(
+    cfg: SparkConfig, master: str | None, archive: ClassArchive | None = None
+) -> SparkSession:
     """A SparkSession with the app name, master and extra settings of ``cfg``.
 
     In local mode :data:`LOCAL_DEFAULTS` (with :func:`local_driver_memory` and
     :func:`local_gc_options`) apply to what ``cfg.conf`` leaves unset; on a cluster nothing
-    is set beyond ``cfg.conf``, so spark-submit and spark-defaults.conf rule.
+    is set beyond ``cfg.conf``, so spark-submit and spark-defaults.conf rule. ``archive``
+    (from :func:`class_archive`) adds its options to the JVM that local mode starts; whoever
+    passes one calls :func:`end_jvm` after stopping the session.
 
     Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
     this call starts the JVM; under spark-submit pass them to spark-submit.
@@ -119,6 +156,7 @@ def build_session(cfg: SparkConfig, master: str | None) -> SparkSession:
     if not launched_by_spark_submit():  # this call starts the driver's JVM
         java = settings.get("spark.driver.extraJavaOptions", "")
         java = local_gc_options(java) if local else java
+        java = archive.java_options(java) if archive is not None else java
         settings["spark.driver.extraJavaOptions"] = quiet_blas_options(java)
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -196,36 +196,3 @@ def test_choose_k_without_matplotlib_writes_the_table_and_says_why(tmp_path, mon
     ]
     assert not (tmp_path / "choose_k.png").exists()
     assert "matplotlib is not installed" in caplog.text
-
-
-# starts the local JVM as the CLI does and names its garbage collectors
-_GC_NAMES = """
-import sys
-from tagspark.config import load_config
-from tagspark.session import build_session
-spark = build_session(load_config(None, sys.argv[1:]).spark, "local[1]")
-beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
-print(",".join(sorted(b.getName() for b in beans.getGarbageCollectorMXBeans())))
-spark.stop()
-"""
-
-
-@pytest.mark.parametrize(
-    "options, collectors",
-    [
-        ([], "PS MarkSweep,PS Scavenge"),
-        (
-            ["spark.conf.spark.driver.extraJavaOptions=-XX:+UseG1GC"],
-            "G1 Old Generation,G1 Young Generation",
-        ),
-    ],
-)
-def test_the_local_jvm_runs_the_parallel_collector_unless_told_otherwise(options, collectors):
-    import subprocess
-    import sys
-
-    run = subprocess.run(
-        [sys.executable, "-c", _GC_NAMES, *options], capture_output=True, text=True, timeout=120
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.strip().splitlines()[-1] == collectors

@@ -1,0 +1,145 @@
+"""The JVM that local mode starts: its garbage collector and its class archive. Each test
+starts real JVMs in child processes, as the CLI does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tagspark.classarchive import QUIET, ClassArchive, _drop_stale_partials
+
+# starts the local JVM as the CLI does and names its garbage collectors
+_GC_NAMES = """
+import sys
+from tagspark.config import load_config
+from tagspark.session import build_session
+spark = build_session(load_config(None, sys.argv[1:]).spark, "local[1]")
+beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
+print(",".join(sorted(b.getName() for b in beans.getGarbageCollectorMXBeans())))
+spark.stop()
+"""
+
+
+def _python(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    run = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, **(env or {})},
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+@pytest.mark.parametrize(
+    "options, collectors",
+    [
+        ([], "PS MarkSweep,PS Scavenge"),
+        (
+            ["spark.conf.spark.driver.extraJavaOptions=-XX:+UseG1GC"],
+            "G1 Old Generation,G1 Young Generation",
+        ),
+    ],
+)
+def test_the_local_jvm_runs_the_parallel_collector_unless_told_otherwise(options, collectors):
+    run = _python(_GC_NAMES, *options)
+    assert run.stdout.strip().splitlines()[-1] == collectors
+
+
+# starts the local JVM as the CLI does, runs a job, and says whether the JVM has the class
+# archive mapped (its memory map names the file) and whether it writes one
+_ARCHIVE_MAPPED = """
+import sys
+from pyspark import SparkContext
+from tagspark.config import load_config
+from tagspark.session import build_session, class_archive, end_jvm
+cfg = load_config(None, sys.argv[1:]).spark
+archive = class_archive(cfg, "local[1]")
+spark = build_session(cfg, "local[1]", archive)
+assert spark.range(100).selectExpr("sum(id)").first()[0] == 4950
+maps = open(f"/proc/{SparkContext._gateway.proc.pid}/maps").read()
+print("none" if archive is None else "writes" if archive.partial else "reads",
+      "mapped" if archive is not None and archive.path in maps else "not-mapped")
+spark.stop()
+end_jvm(archive)
+"""
+
+
+def test_the_first_local_run_writes_the_class_archive_and_the_next_one_maps_it(tmp_path):
+    env = {"XDG_CACHE_HOME": str(tmp_path)}
+    folder = tmp_path / "tagspark"
+
+    first = _python(_ARCHIVE_MAPPED, env=env)
+    assert first.stdout.split()[-2:] == ["writes", "not-mapped"]
+    archives = sorted(p.name for p in folder.iterdir())
+    assert len(archives) == 1 and archives[0].startswith("jvm-classes-")
+    assert archives[0].endswith(".jsa")  # renamed into place: no partial file left
+    assert (folder / archives[0]).stat().st_size > 10 * 2**20
+    # the JVM's hundreds of CDS messages ("Skipping ...: Signed JAR") stay off the console
+    for stream in (first.stdout, first.stderr):
+        assert "[cds]" not in stream and "Signed JAR" not in stream
+
+    second = _python(_ARCHIVE_MAPPED, env=env)
+    assert second.stdout.split()[-2:] == ["reads", "mapped"]
+    assert sorted(p.name for p in folder.iterdir()) == archives
+    assert "[cds]" not in second.stdout + second.stderr
+
+    off = _python(_ARCHIVE_MAPPED, "spark.class_archive=false", env=env)
+    assert off.stdout.split()[-2:] == ["none", "not-mapped"]
+
+
+def _dumping_process(partial: Path, code: int) -> subprocess.Popen:
+    """A process that writes ``partial`` and exits with ``code`` once its stdin closes, as
+    pyspark's JVM does."""
+    script = (
+        "import sys; sys.stdin.read(); "
+        f"open({str(partial)!r}, 'wb').write(b'archive'); sys.exit({code})"
+    )
+    return subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE)
+
+
+def test_the_archive_is_renamed_into_place_only_after_a_clean_exit(tmp_path):
+    path = tmp_path / "jvm-classes-k.jsa"
+    old = tmp_path / "jvm-classes-older.jsa"
+    old.write_bytes(b"of another JDK")
+
+    failed = ClassArchive(str(path), f"{path}.1-a.partial")
+    assert failed.finish(_dumping_process(Path(failed.partial), code=1)) is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == [old.name]  # partial removed
+
+    clean = ClassArchive(str(path), f"{path}.1-b.partial")
+    assert clean.finish(_dumping_process(Path(clean.partial), code=0)) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]  # the older one goes
+    assert path.read_bytes() == b"archive"
+
+
+def test_partial_archives_of_ended_runs_are_removed(tmp_path):
+    ended = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = tmp_path / f"jvm-classes-k.jsa.{ended.stdout.strip()}-a.partial"
+    alive = tmp_path / f"jvm-classes-k.jsa.{os.getpid()}-b.partial"
+    old = tmp_path / f"jvm-classes-k.jsa.{os.getpid()}-c.partial"
+    for path in (dead, alive, old):
+        path.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    _drop_stale_partials(str(tmp_path))
+    assert sorted(tmp_path.iterdir()) == [alive]
+
+
+def test_the_users_own_class_sharing_options_are_left_alone():
+    archive = ClassArchive("/c/a.jsa", "/c/a.jsa.1-x.partial")
+    assert archive.java_options("-Xshare:off") == "-Xshare:off"
+    assert (
+        archive.java_options("-Dx=1")
+        == f"-Dx=1 -XX:ArchiveClassesAtExit=/c/a.jsa.1-x.partial {QUIET}"
+    )
+    assert ClassArchive("/c/a.jsa").java_options() == f"-XX:SharedArchiveFile=/c/a.jsa {QUIET}"
