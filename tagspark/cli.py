@@ -306,9 +306,12 @@ def _run(args: argparse.Namespace) -> int:
             suggested = job.run_suggest(spark, cfg, spec, model_dir, out, args.n, args.popularity)
         else:
             result = job.run(spark, cfg, spec, out)
-    finally:
-        if owned:
-            _stop(spark, archive)
+    except BaseException:
+        if owned:  # the error is told now, not after the JVM saved its classes
+            _stop(spark, archive, save_classes=False)
+        raise
+    if owned:
+        _stop(spark, archive)
     if args.command == "choose-k":
         print(_curve_report(curve, display(out)))
     elif args.command == "assign":
@@ -482,17 +485,17 @@ def _test_hooks() -> None:
     write.BEFORE_PUBLISH.append(wait)
 
 
-def _stop(spark, archive) -> None:
-    """Stop the session, and end the JVM when it writes the class ``archive``; a JVM that
-    already died (out of memory) has nothing to stop, and its error must not hide the one
-    that says why."""
+def _stop(spark, archive, save_classes: bool = True) -> None:
+    """Stop the session, and end the JVM when it writes the class ``archive`` (of a failed
+    run: without writing it); a JVM that already died (out of memory) has nothing to stop,
+    and its error must not hide the one that says why."""
     from tagspark.session import end_jvm
 
     try:
         spark.stop()
     except Exception as exc:
         log.debug("stopping Spark failed: %s", exc)
-    end_jvm(archive)
+    end_jvm(archive, save_classes)
 
 
 def _curve_report(curve: dict, output: str) -> str:

@@ -143,3 +143,30 @@ def test_the_users_own_class_sharing_options_are_left_alone():
         == f"-Dx=1 -XX:ArchiveClassesAtExit=/c/a.jsa.1-x.partial {QUIET}"
     )
     assert ClassArchive("/c/a.jsa").java_options() == f"-XX:SharedArchiveFile=/c/a.jsa {QUIET}"
+
+
+def test_a_failed_first_run_tells_its_error_without_waiting_to_save_the_classes(tmp_path):
+    untagged = tmp_path / "untagged.jsonl"
+    untagged.write_text('{"id": "1", "caption": "no tags here"}\n')
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tagspark.cli",
+            "cluster",
+            "--master",
+            "local[1]",
+            "--input",
+            str(untagged),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert run.returncode == 1
+    assert "Error: no post with tags in the input" in run.stderr
+    assert "saving the JVM's classes" not in run.stderr
+    assert not list((tmp_path / "cache" / "tagspark").glob("*.jsa"))
