@@ -3,16 +3,16 @@
 Spark's JVM loads about 20,000 classes in a run, and loading and verifying them costs
 seconds of every run (the JVM starts, then every stage's first task waits for its classes).
 Java's class-data sharing (CDS) keeps them, parsed and verified, in an archive file that the
-next JVM maps at start-up: measured on the planted 1M-post corpus, 43 s a run against 46.5 s
-(docs/performance.md).
+next JVM maps at start-up: measured on the planted 1M-post corpus, 43.0 s a run against
+46.8 s (docs/performance.md).
 
 The first local run of a machine writes the archive: its JVM dumps the classes it loaded
-when it exits, which the CLI waits for (about 10 s, once), and the file is renamed into
-place only when the JVM exited cleanly, so a JVM never maps a half-written archive (that
-crashes it). Later runs map it. The archive lives in ``$XDG_CACHE_HOME/tagspark`` (else
-``~/.cache/tagspark``), one per JDK and Spark build (200 MB); ``spark.class_archive = false``
-turns it off. Under ``spark-submit`` and on a cluster nothing changes: spark-submit's flags
-rule the driver's JVM.
+when it exits, which the CLI waits for (12-20 s, once; a failed run does not wait), and the
+file is renamed into place only when the JVM exited cleanly, so a JVM never maps a
+half-written archive (that crashes it). Later runs map it. The archive lives in
+``$XDG_CACHE_HOME/tagspark`` (else ``~/.cache/tagspark``), one per JDK and Spark build
+(200 MB); ``spark.class_archive = false`` turns it off. Under ``spark-submit`` and on a
+cluster nothing changes: spark-submit's flags rule the driver's JVM.
 """
 
 from __future__ import annotations

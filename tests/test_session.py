@@ -70,6 +70,7 @@ end_jvm(archive)
 """
 
 
+@pytest.mark.slow
 def test_the_first_local_run_writes_the_class_archive_and_the_next_one_maps_it(tmp_path):
     env = {"XDG_CACHE_HOME": str(tmp_path)}
     folder = tmp_path / "tagspark"
