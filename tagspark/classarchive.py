@@ -7,9 +7,9 @@ next JVM maps at start-up: measured on the planted 1M-post corpus, 43.0 s a run 
 46.8 s (docs/performance.md).
 
 The first local run of a machine writes the archive: its JVM dumps the classes it loaded
-when it exits, which the CLI waits for (12-20 s, once; a failed run does not wait), and the
-file is renamed into place only when the JVM exited cleanly, so a JVM never maps a
-half-written archive (that crashes it). Later runs map it. The archive lives in
+when it exits, which the CLI waits for once it has told the run's result or error (12-20 s,
+once), and the file is renamed into place only when the JVM exited cleanly, so a JVM never
+maps a half-written archive (that crashes it). Later runs map it. The archive lives in
 ``$XDG_CACHE_HOME/tagspark`` (else ``~/.cache/tagspark``), one per JDK and Spark build
 (200 MB); ``spark.class_archive = false`` turns it off. Under ``spark-submit`` and on a
 cluster nothing changes: spark-submit's flags rule the driver's JVM.
@@ -135,9 +135,8 @@ class ClassArchive:
         except OSError as exc:
             log.debug("the JVM could not be ended: %s", exc)
             code = None
-        done = code == 0 and os.path.isfile(self.partial)
+        done = code == 0 and _renamed(self.partial, self.path)
         if done:
-            os.replace(self.partial, self.path)
             for other in glob.glob(os.path.join(os.path.dirname(self.path), "jvm-classes-*.jsa")):
                 if other != self.path:
                     _remove(other)  # of an older JDK or Spark
@@ -151,6 +150,15 @@ class ClassArchive:
             log.debug("no class archive: the JVM exited with %s", code)
             _remove(self.partial)
         return done
+
+
+def _renamed(partial: str, path: str) -> bool:
+    try:
+        os.replace(partial, path)
+    except OSError as exc:  # not written (the JVM failed to), or the folder went
+        log.debug("no class archive: %s", exc)
+        return False
+    return True
 
 
 def _drop_stale_partials(folder: str) -> None:

@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -241,8 +242,20 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     setup_logging(args.quiet)
     _test_hooks()
+    afterwards: list[Callable[[], None]] = []  # once the result or the error is told
+    code = _told(args, afterwards)
     try:
-        return _run(args)
+        for step in afterwards:
+            step()
+    except KeyboardInterrupt:  # while the JVM saves its classes: the run is told already
+        return 130
+    return code
+
+
+def _told(args: argparse.Namespace, afterwards: list[Callable[[], None]]) -> int:
+    """Run the command and tell how it ended: its result, or one ``Error:`` line."""
+    try:
+        return _run(args, afterwards)
     except TagsparkError as exc:
         if args.verbose and exc.__cause__ is not None:
             traceback.print_exception(exc.__cause__, file=sys.stderr)
@@ -256,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, afterwards: list[Callable[[], None]]) -> int:
     # Everything cheap is checked before Spark starts; suggest and search never start it.
     if args.command == "search" or (args.command == "suggest" and args.input is None):
         return _answer(args)
@@ -289,7 +302,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from tagspark import job
     from tagspark.read import resolve_remote_inputs
-    from tagspark.session import build_session, choose_master, class_archive
+    from tagspark.session import build_session, choose_master, class_archive, end_jvm
     from tagspark.storage import Storage
 
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
@@ -306,12 +319,11 @@ def _run(args: argparse.Namespace) -> int:
             suggested = job.run_suggest(spark, cfg, spec, model_dir, out, args.n, args.popularity)
         else:
             result = job.run(spark, cfg, spec, out)
-    except BaseException:
-        if owned:  # the error is told now, not after the JVM saved its classes
-            _stop(spark, archive, save_classes=False)
-        raise
-    if owned:
-        _stop(spark, archive)
+    finally:
+        if owned:
+            _stop(spark)
+            # the JVM saves its classes after the result or the error is on the console
+            afterwards.append(lambda: end_jvm(archive))
     if args.command == "choose-k":
         print(_curve_report(curve, display(out)))
     elif args.command == "assign":
@@ -485,17 +497,13 @@ def _test_hooks() -> None:
     write.BEFORE_PUBLISH.append(wait)
 
 
-def _stop(spark, archive, save_classes: bool = True) -> None:
-    """Stop the session, and end the JVM when it writes the class ``archive`` (of a failed
-    run: without writing it); a JVM that already died (out of memory) has nothing to stop,
-    and its error must not hide the one that says why."""
-    from tagspark.session import end_jvm
-
+def _stop(spark) -> None:
+    """Stop the session; a JVM that already died (out of memory) has nothing to stop, and
+    its error must not hide the one that says why."""
     try:
         spark.stop()
     except Exception as exc:
         log.debug("stopping Spark failed: %s", exc)
-    end_jvm(archive, save_classes)
 
 
 def _curve_report(curve: dict, output: str) -> str:

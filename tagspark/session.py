@@ -119,12 +119,11 @@ def class_archive(cfg: SparkConfig, master: str | None) -> ClassArchive | None:
     return ClassArchive.choose(classarchive.cache_dir(), key)
 
 
-def end_jvm(archive: ClassArchive | None, save: bool = True) -> None:
+def end_jvm(archive: ClassArchive | None) -> None:
     """After ``spark.stop()``: when ``archive`` is being written, end this process's JVM so
     it writes it (:meth:`ClassArchive.finish`); a later session in this process starts a
-    new JVM. With ``save=False`` (a failed run, whose error is not to wait) nothing is
-    done: the JVM ends with this process and the next run removes its partial file."""
-    if not save or archive is None or archive.partial is None or SparkContext._gateway is None:
+    new JVM."""
+    if archive is None or archive.partial is None or SparkContext._gateway is None:
         return
     archive.finish(getattr(SparkContext._gateway, "proc", None))
     SparkContext._gateway = None
