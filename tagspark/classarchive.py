@@ -59,6 +59,15 @@ def java_home() -> str | None:
     return os.path.dirname(os.path.dirname(os.path.realpath(java))) if java else None
 
 
+def decided_by_user(java_options: str) -> bool:
+    """True when the user's java options already decide about class-data sharing.
+
+    >>> decided_by_user("-Xmx4g -Xshare:off"), decided_by_user("-Xmx4g")
+    (True, False)
+    """
+    return any(flag in java_options for flag in _USERS_OWN)
+
+
 def build_key(jdk: str, spark_home: str, class_path: str = "") -> str:
     """What the archive was made for: the JDK (its ``libjvm.so``), Spark's jars and the
     driver's extra class path, by name, size and modification time. The JVM itself refuses
@@ -102,9 +111,7 @@ class ClassArchive:
 
     def java_options(self, java_options: str = "") -> str:
         """``java_options`` with this archive mapped or written, and the JVM's CDS messages
-        off; unchanged when they decide about class-data sharing themselves."""
-        if any(flag in java_options for flag in _USERS_OWN):
-            return java_options
+        off."""
         flag = (
             f"-XX:ArchiveClassesAtExit={self.partial}"
             if self.partial

@@ -101,13 +101,19 @@ def _quiet_accumulator_errors() -> None:
             server.handle_error = handle_error
 
 
+def _is_local(master: str | None) -> bool:
+    return master is not None and master.startswith("local")
+
+
 def class_archive(cfg: SparkConfig, master: str | None) -> ClassArchive | None:
     """The class archive (:mod:`tagspark.classarchive`) for the JVM that
     :func:`build_session` is about to start in local mode, or None: turned off
-    (``spark.class_archive``), not local mode, under spark-submit, a JVM already running in
-    this process, or no JDK found."""
-    local = master is not None and master.startswith("local")
-    if not (cfg.class_archive and local) or launched_by_spark_submit():
+    (``spark.class_archive``), decided by the user's ``spark.driver.extraJavaOptions``, not
+    local mode, under spark-submit, a JVM already running in this process, or no JDK
+    found."""
+    if not (cfg.class_archive and _is_local(master)) or launched_by_spark_submit():
+        return None
+    if classarchive.decided_by_user(cfg.conf.get("spark.driver.extraJavaOptions", "")):
         return None
     if SparkContext._gateway is not None:  # this process's JVM is started already
         return None
@@ -144,7 +150,7 @@ def build_session(
     Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
     this call starts the JVM; under spark-submit pass them to spark-submit.
     """
-    local = master is not None and master.startswith("local")
+    local = _is_local(master)
     if local:
         # workers run this Python (with numpy, pyarrow), not whatever python3 is on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -1,7 +1,7 @@
 """What the README promises and no other test held: cosine distances, init_mode random, the
 fit_sets sample, posts with no vocabulary tag, the tag cap's count, CSV delimiters, invalid
-UTF-8 in CSV and text, a Parquet tags column of the wrong type, choose-k without
-matplotlib, and the local JVM's garbage collector."""
+UTF-8 in CSV and text, a Parquet tags column of the wrong type, and choose-k without
+matplotlib."""
 
 from __future__ import annotations
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from tagspark.classarchive import QUIET, ClassArchive, _drop_stale_partials
+from tagspark.config import SparkConfig
+from tagspark.session import class_archive
 
 # starts the local JVM as the CLI does and names its garbage collectors
 _GC_NAMES = """
@@ -137,8 +139,12 @@ def test_partial_archives_of_ended_runs_are_removed(tmp_path):
 
 
 def test_the_users_own_class_sharing_options_are_left_alone():
+    # no archive at all: build_session leaves the options as they are, and the run does
+    # not wait at its end for a dump the JVM was never asked for
+    for own in ("-Xshare:off", "-XX:SharedArchiveFile=/mine.jsa"):
+        users = SparkConfig(conf={"spark.driver.extraJavaOptions": f"-Xmx2g {own}"})
+        assert class_archive(users, "local[1]") is None
     archive = ClassArchive("/c/a.jsa", "/c/a.jsa.1-x.partial")
-    assert archive.java_options("-Xshare:off") == "-Xshare:off"
     assert (
         archive.java_options("-Dx=1")
         == f"-Dx=1 -XX:ArchiveClassesAtExit=/c/a.jsa.1-x.partial {QUIET}"
