@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 # schemes whose rename of a folder is one atomic metadata operation; object stores (s3a,
@@ -131,9 +132,17 @@ class Storage:
         statuses = self._fs(pattern).globStatus(self._path(pattern)) or []
         return sorted(map(_entry, statuses), key=lambda e: e.uri)
 
-    def modified(self, uri: str) -> float:
-        """When ``uri`` was last written, in seconds since the epoch."""
-        return self._fs(uri).getFileStatus(self._path(uri)).getModificationTime() / 1000.0
+    def modified(self, uri: str) -> float | None:
+        """When ``uri`` was last written, in seconds since the epoch; None when it does not
+        exist (asked in one call, so a file that another process deletes meanwhile is
+        absent rather than an error)."""
+        try:
+            status = self._fs(uri).getFileStatus(self._path(uri))
+        except Py4JJavaError as exc:
+            if _java_class(exc) == "java.io.FileNotFoundException":
+                return None
+            raise
+        return status.getModificationTime() / 1000.0
 
     def rename(self, source: str, target: str) -> None:
         """Move ``source`` to ``target``, which must not exist.
@@ -157,6 +166,10 @@ class Storage:
             raise FileExistsError(target)
         if not self._fs(target).rename(self._path(source), self._path(target)):
             raise OSError(f"could not move {source} to {target}")
+
+
+def _java_class(exc: Py4JJavaError) -> str:
+    return str(exc.java_exception.getClass().getName())
 
 
 def _entry(status) -> Entry:

@@ -245,10 +245,11 @@ def sweep_stale_staging(storage: st.Storage, output: str, lease_seconds: float) 
         kind = entry.name[len(prefix) :].split("-", 1)[0]
         if not (entry.is_dir and entry.name.startswith(prefix) and kind in ("tmp", "old")):
             continue
-        lease = st.join(entry.uri, LEASE)
-        touched = storage.modified(lease) if storage.exists(lease) else entry.modified
-        if now - touched > lease_seconds:
-            storage.delete(entry.uri)
+        touched = storage.modified(st.join(entry.uri, LEASE))
+        if touched is None:  # set aside, or its run died before writing the lease
+            touched = entry.modified
+        # another run starting on the same output may sweep the same folder first
+        if now - touched > lease_seconds and storage.delete(entry.uri):
             removed.append(entry.uri)
     return removed
 

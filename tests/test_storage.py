@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 import pytest
@@ -138,9 +139,38 @@ def test_staging_whose_lease_expired_is_swept_and_a_live_one_kept(storage, tmp_p
     before = live_lease.stat().st_mtime
     time.sleep(0.5)
     assert live_lease.stat().st_mtime > before
+    live._end()  # each renewal rewrites the file: read what it says once they stopped
     assert json.loads(live_lease.read_text())["run"] == live.run_id
     live.discard()
     assert sorted(os.listdir(tmp_path)) == [other.name]
+
+
+def test_a_stale_folder_another_run_swept_first_is_neither_an_error_nor_reported(
+    storage, tmp_path, monkeypatch
+):
+    out = (tmp_path / "out").as_uri()
+    dead = write.Staging(storage, out, 60).start()
+    dead._end()
+    folder = tmp_path / f".out.tmp-{dead.run_id}"
+    for dead_run in (folder / write.LEASE, folder):
+        os.utime(dead_run, (time.time() - 61, time.time() - 61))
+    listed = storage.list
+
+    def then_swept_by_another_run(uri):
+        entries = listed(uri)
+        shutil.rmtree(folder)  # a second run starting on the same output got there first
+        return entries
+
+    monkeypatch.setattr(storage, "list", then_swept_by_another_run)
+    assert write.sweep_stale_staging(storage, out, 60) == []
+    assert not folder.exists()
+
+
+def test_modified_is_none_for_what_does_not_exist(storage, tmp_path):
+    (tmp_path / "f").write_text("x")
+    os.utime(tmp_path / "f", (1_700_000_000, 1_700_000_000))
+    assert storage.modified((tmp_path / "f").as_uri()) == 1_700_000_000
+    assert storage.modified((tmp_path / "gone").as_uri()) is None
 
 
 def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
