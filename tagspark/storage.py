@@ -139,10 +139,14 @@ class Storage:
         try:
             status = self._fs(uri).getFileStatus(self._path(uri))
         except Py4JJavaError as exc:
-            if _java_class(exc) == "java.io.FileNotFoundException":
+            if self._is_java(exc, "java.io.FileNotFoundException"):
                 return None
             raise
         return status.getModificationTime() / 1000.0
+
+    def _is_java(self, exc: Py4JJavaError, java_class: str) -> bool:
+        """True when ``exc`` is the JVM's ``java_class`` or one of its subclasses."""
+        return bool(self._jvm.java.lang.Class.forName(java_class).isInstance(exc.java_exception))
 
     def rename(self, source: str, target: str) -> None:
         """Move ``source`` to ``target``, which must not exist.
@@ -166,10 +170,6 @@ class Storage:
             raise FileExistsError(target)
         if not self._fs(target).rename(self._path(source), self._path(target)):
             raise OSError(f"could not move {source} to {target}")
-
-
-def _java_class(exc: Py4JJavaError) -> str:
-    return str(exc.java_exception.getClass().getName())
 
 
 def _entry(status) -> Entry:
