@@ -91,9 +91,8 @@ class Storage:
         return bool(self._fs(uri).exists(self._path(uri)))
 
     def is_dir(self, uri: str) -> bool:
-        fs = self._fs(uri)
-        path = self._path(uri)
-        return bool(fs.exists(path) and fs.getFileStatus(path).isDirectory())
+        status = self._status(uri)
+        return status is not None and bool(status.isDirectory())
 
     def mkdirs(self, uri: str) -> None:
         if not self._fs(uri).mkdirs(self._path(uri)):
@@ -134,19 +133,21 @@ class Storage:
 
     def modified(self, uri: str) -> float | None:
         """When ``uri`` was last written, in seconds since the epoch; None when it does not
-        exist (asked in one call, so a file that another process deletes meanwhile is
-        absent rather than an error)."""
+        exist."""
+        status = self._status(uri)
+        return None if status is None else status.getModificationTime() / 1000.0
+
+    def _status(self, uri: str):
+        """The Hadoop ``FileStatus`` of ``uri``, or None when it does not exist: asked in
+        one call, so that what another process deletes meanwhile is absent rather than an
+        error (``FileNotFoundException`` or a subclass, as object-store connectors throw)."""
         try:
-            status = self._fs(uri).getFileStatus(self._path(uri))
+            return self._fs(uri).getFileStatus(self._path(uri))
         except Py4JJavaError as exc:
-            if self._is_java(exc, "java.io.FileNotFoundException"):
+            not_found = self._jvm.java.lang.Class.forName("java.io.FileNotFoundException")
+            if not_found.isInstance(exc.java_exception):
                 return None
             raise
-        return status.getModificationTime() / 1000.0
-
-    def _is_java(self, exc: Py4JJavaError, java_class: str) -> bool:
-        """True when ``exc`` is the JVM's ``java_class`` or one of its subclasses."""
-        return bool(self._jvm.java.lang.Class.forName(java_class).isInstance(exc.java_exception))
 
     def rename(self, source: str, target: str) -> None:
         """Move ``source`` to ``target``, which must not exist.

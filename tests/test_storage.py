@@ -166,11 +166,16 @@ def test_a_stale_folder_another_run_swept_first_is_neither_an_error_nor_reported
     assert not folder.exists()
 
 
-def test_modified_is_none_for_what_does_not_exist(storage, tmp_path):
+def test_modified_and_is_dir_of_what_does_not_exist(storage, tmp_path):
     (tmp_path / "f").write_text("x")
     os.utime(tmp_path / "f", (1_700_000_000, 1_700_000_000))
     assert storage.modified((tmp_path / "f").as_uri()) == 1_700_000_000
     assert storage.modified((tmp_path / "gone").as_uri()) is None
+    assert [storage.is_dir((tmp_path / n).as_uri()) for n in ("", "f", "gone")] == [
+        True,
+        False,
+        False,
+    ]
 
 
 def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
