@@ -81,6 +81,7 @@ def kmeans_estimator(kmeans: KMeansConfig, features_col: str = "features") -> KM
         initMode=kmeans.init_mode,
         initSteps=kmeans.init_steps,
         distanceMeasure=kmeans.distance_measure,
+        solver=kmeans.solver,
     )
 
 

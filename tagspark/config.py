@@ -19,6 +19,7 @@ from tagspark.errors import ConfigError
 FORMATS = ("auto", "jsonl", "csv", "parquet", "text")
 INIT_MODES = ("k-means||", "random")
 DISTANCE_MEASURES = ("euclidean", "cosine")
+KMEANS_SOLVERS = ("auto", "row", "block")
 FEATURE_METHODS = ("spectral", "svd", "tfidf")
 MATRIX_PLACES = ("auto", "driver", "distributed")
 
@@ -60,6 +61,7 @@ class KMeansConfig:
     init_steps: int = 2
     fit_sets: int = 50_000
     distance_measure: str = "euclidean"
+    solver: str = "auto"
     auto_k: bool = False
     k_range: str = "2:60"
     k_points: int = 8
@@ -366,6 +368,11 @@ def _check_values(cfg: Config) -> None:
             cfg.kmeans.distance_measure in DISTANCE_MEASURES,
             "kmeans.distance_measure",
             f"one of {', '.join(DISTANCE_MEASURES)}",
+        ),
+        (
+            cfg.kmeans.solver in KMEANS_SOLVERS,
+            "kmeans.solver",
+            f"one of {', '.join(KMEANS_SOLVERS)}",
         ),
         (0 < cfg.generic.min_share <= 1, "generic.min_share", "above 0 and at most 1"),
         (0 <= cfg.generic.min_spread <= 1, "generic.min_spread", "between 0 and 1"),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
+from typing import Any
 
 from tagspark.errors import ResourceError
 
@@ -54,11 +56,17 @@ _SIGNS = (
 )
 
 
-def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
+def explain(
+    exc: BaseException, stage: str | None, crash_of: Callable[[], Any] | None = None
+) -> ResourceError | None:
     """A :class:`ResourceError` naming ``stage`` and the cure when ``exc`` is an
     environment failure (out of memory, disk full, the JVM or a Python worker died, an input
     file deleted mid-run, permission refused, executors lost past their retries), else
     None.
+
+    When the driver's JVM is gone, ``crash_of()`` (:func:`tagspark.session.jvm_crash`)
+    tells whether it died of a signal: then the JVM crashed (its crash log is named), it did
+    not run out of memory.
 
     >>> print(explain(MemoryError(), "fit"))  # doctest: +ELLIPSIS
     stage 'fit' ran out of memory (MemoryError); give the driver more memory ...
@@ -107,9 +115,41 @@ def explain(exc: BaseException, stage: str | None) -> ResourceError | None:
             f"{where} lost a Python worker (it was killed, most often for want of memory); "
             f"{MEMORY_ADVICE.get(stage or '', DEFAULT_MEMORY_ADVICE)}"
         )
+    crash = crash_of() if crash_of is not None else None
+    if crash is not None:
+        return ResourceError(_crash_message(where, crash))
     return ResourceError(
         f"{where} lost the Spark driver's JVM (it died, most often for want of memory); "
         f"{MEMORY_ADVICE.get(stage or '', DEFAULT_MEMORY_ADVICE)}"
+    )
+
+
+def _crash_message(where: str, crash) -> str:
+    """The sentence for a JVM that died of a signal (a :class:`tagspark.session.JvmCrash`).
+
+    >>> from tagspark.session import JvmCrash
+    >>> print(_crash_message("stage 'fit'", JvmCrash("/tmp/t/hs_err_pid7.log", "SIGSEGV",
+    ...     "C [libnetlibblasjni1.so+0x3eb4] Java_dev_ludovic_netlib_blas_JNIBLAS_dgemmK+0x254")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    stage 'fit' crashed Spark's JVM (SIGSEGV in native code: C [libnetlibblasjni1.so+0x3eb4]
+    Java_dev_ludovic_netlib_blas_JNIBLAS_dgemmK+0x254); its crash log is
+    /tmp/t/hs_err_pid7.log. This is not a lack of memory nor a fault of the input: a native
+    BLAS library failed; check the dev.ludovic.netlib.blas.* options in
+    spark.driver.extraJavaOptions and the BLAS installed (README, "The console")
+    """
+    signal = crash.signal or "a signal"
+    frame = f" in native code: {crash.frame}" if crash.frame else ""
+    log_file = f"its crash log is {crash.log}" if crash.log else "it wrote no crash log"
+    if crash.frame and "blas" in crash.frame.lower():
+        cure = (
+            "a native BLAS library failed; check the dev.ludovic.netlib.blas.* options in "
+            'spark.driver.extraJavaOptions and the BLAS installed (README, "The console")'
+        )
+    else:
+        cure = "please report it with the crash log, and the JDK's and Spark's versions"
+    return (
+        f"{where} crashed Spark's JVM ({signal}{frame}); {log_file}. This is not a lack of "
+        f"memory nor a fault of the input: {cure}"
     )
 
 

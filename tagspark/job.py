@@ -39,6 +39,7 @@ from tagspark.posts import (
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
 from tagspark.report import report_html
+from tagspark.session import jvm_crash
 from tagspark.stages import CacheScope, StageTimer
 from tagspark.storage import Storage, join
 from tagspark.suggest import rated_with
@@ -321,7 +322,7 @@ def _publishing(spark: SparkSession, cfg: Config, output: str) -> Iterator[tuple
             staging.publish(cfg.output.overwrite)
     except BaseException as exc:
         staging.discard()
-        failure = failures.explain(exc, timer.current)
+        failure = failures.explain(exc, timer.current, jvm_crash)
         if failure is not None:
             raise failure from exc
         raise

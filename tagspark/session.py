@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes.util
+import getpass
 import logging
 import os
 import re
+import signal
+import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 from pyspark import SparkContext
 from pyspark.find_spark_home import _find_spark_home
@@ -36,27 +41,92 @@ def local_driver_memory(physical_bytes: int | None = None) -> str:
     return f"{max(4, min(32, physical_bytes // 2**31))}g"
 
 
-# netlib, MLlib's BLAS loader, dlopens libblas.so.3 and prints a line to the console when it
-# is missing; pointed at a library that exists but holds no BLAS, it gives up quietly and
-# MLlib uses its Java BLAS, as it would anyway
-BLAS_PATH_OPTION = "-Ddev.ludovic.netlib.blas.nativeLibPath="
+# Where the JVM that tagspark starts writes its crash log (hs_err_pid<N>.log) when it dies of
+# a signal: a temporary folder of this user's, never the user's current folder (the JVM's
+# default). tagspark adds no other option that changes how native code runs: netlib, MLlib's
+# BLAS loader, finds a native BLAS (libblas.so.3) by itself or prints one line and uses its
+# Java BLAS (see the README's "The console").
+ERROR_FILE_OPTION = "-XX:ErrorFile="
 
 
-def quiet_blas_options(java_options: str = "") -> str:
-    """``java_options`` for the driver JVM, with netlib told to skip its native BLAS probe
-    when the machine has no native BLAS (no libblas or libopenblas): that probe prints
-    ``netlib-blas: JNI_OnLoad: dlopen(libblas.so.3) failed`` on every run. With a native
-    BLAS installed, or a ``nativeLibPath`` of the user's, nothing changes.
+def crash_log_dir() -> Path:
+    """The folder of the JVM's crash logs: ``<temp>/tagspark-<user>/jvm-crashes``."""
+    return Path(tempfile.gettempdir()) / f"tagspark-{getpass.getuser()}" / "jvm-crashes"
 
-    >>> quiet_blas_options("-Dx=1 " + BLAS_PATH_OPTION + "/opt/mkl.so")
-    '-Dx=1 -Ddev.ludovic.netlib.blas.nativeLibPath=/opt/mkl.so'
+
+def crash_log_options(java_options: str = "", folder: Path | None = None) -> str:
+    """``java_options`` with the JVM's crash log sent to ``folder`` (default:
+    :func:`crash_log_dir`, created), unless they name an error file already.
+
+    >>> crash_log_options("-Dx=1", Path("/t"))
+    '-Dx=1 -XX:ErrorFile=/t/hs_err_pid%p.log'
+    >>> crash_log_options("-XX:ErrorFile=/mine/%p.log", Path("/t"))
+    '-XX:ErrorFile=/mine/%p.log'
     """
-    if BLAS_PATH_OPTION in java_options:
+    if ERROR_FILE_OPTION in java_options:
         return java_options
-    if ctypes.util.find_library("blas") or ctypes.util.find_library("openblas"):
-        return java_options
-    libc = ctypes.util.find_library("c")
-    return f"{java_options} {BLAS_PATH_OPTION}{libc}".strip() if libc else java_options
+    if folder is None:
+        folder = crash_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+    return f"{java_options} {ERROR_FILE_OPTION}{folder / 'hs_err_pid%p.log'}".strip()
+
+
+@dataclass(frozen=True)
+class JvmCrash:
+    """How the driver's JVM died of a signal: its crash ``log`` (None when it wrote none),
+    the ``signal`` and the native ``frame`` it died in, as the log names them."""
+
+    log: str | None
+    signal: str | None
+    frame: str | None
+
+
+# exit statuses of a JVM killed by these signals are crashes, not the system's OOM killer
+_CRASH_SIGNALS = ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT")
+
+
+def jvm_crash(wait: float = 10.0) -> JvmCrash | None:
+    """The crash of this process's driver JVM, or None when it did not crash (still
+    running, ended normally, or killed, e.g. for want of memory). Waits up to ``wait``
+    seconds for a dying JVM to end. Looks for its ``hs_err_pid<N>.log`` in
+    :func:`crash_log_dir` and in the current folder (under spark-submit, whose JVM
+    starts before tagspark can choose its error file, unless ``-XX:ErrorFile`` was given to
+    ``--driver-java-options``)."""
+    proc = getattr(SparkContext._gateway, "proc", None)
+    status = None
+    if proc is not None:
+        pid = proc.pid
+        try:
+            status = proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+    elif launched_by_spark_submit():
+        pid = os.getppid()  # spark-submit's JVM started this Python process
+    else:
+        return None
+    for folder in (crash_log_dir(), Path.cwd()):
+        log = folder / f"hs_err_pid{pid}.log"
+        if log.is_file():
+            return JvmCrash(str(log), *_crash_of(log))
+    if status is not None and status < 0 and signal.Signals(-status).name in _CRASH_SIGNALS:
+        return JvmCrash(None, signal.Signals(-status).name, None)
+    return None
+
+
+def _crash_of(log: Path) -> tuple[str | None, str | None]:
+    """The signal and the problematic frame a JVM crash log names::
+
+    #  SIGSEGV (0xb) at pc=0x0000000000000000, pid=2335, tid=2455
+    # Problematic frame:
+    # C  [libnetlibblasjni1526.so+0x3eb4]  Java_dev_ludovic_netlib_blas_JNIBLAS_dgemmK+0x254
+    """
+    head = log.read_text(errors="replace").splitlines()[:40]
+    found = next((re.search(r"\b(SIG[A-Z]+)\b", line) for line in head if "SIG" in line), None)
+    frame = None
+    for i, line in enumerate(head[:-1]):
+        if line.startswith("# Problematic frame"):
+            frame = re.sub(r"\s+", " ", head[i + 1].lstrip("# ")).strip()
+    return (found.group(1) if found else None), frame
 
 
 def local_gc_options(java_options: str = "") -> str:
@@ -145,7 +215,9 @@ def build_session(
     :func:`local_gc_options`) apply to what ``cfg.conf`` leaves unset; on a cluster nothing
     is set beyond ``cfg.conf``, so spark-submit and spark-defaults.conf rule. ``archive``
     (from :func:`class_archive`) adds its options to the JVM that local mode starts; whoever
-    passes one calls :func:`end_jvm` after stopping the session.
+    passes one calls :func:`end_jvm` after stopping the session. The JVM this call starts
+    writes its crash log, if it ever crashes, into :func:`crash_log_dir`
+    (:func:`crash_log_options`; :func:`jvm_crash` finds it).
 
     Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
     this call starts the JVM; under spark-submit pass them to spark-submit.
@@ -163,11 +235,14 @@ def build_session(
         java = settings.get("spark.driver.extraJavaOptions", "")
         java = local_gc_options(java) if local else java
         java = archive.java_options(java) if archive is not None else java
-        settings["spark.driver.extraJavaOptions"] = quiet_blas_options(java)
+        settings["spark.driver.extraJavaOptions"] = crash_log_options(java)
     for key, value in settings.items():
         builder = builder.config(key, value)
     _quiet_accumulator_errors()
     spark = builder.getOrCreate()
+    proc = getattr(SparkContext._gateway, "proc", None)
+    if proc is not None:  # a log of an earlier JVM that had this pid is not this one's
+        (crash_log_dir() / f"hs_err_pid{proc.pid}.log").unlink(missing_ok=True)
     spark.sparkContext.setLogLevel(cfg.log_level)
     ui = spark.sparkContext.uiWebUrl
     log.info(

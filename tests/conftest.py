@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -33,3 +38,41 @@ OUTPUT_LAYOUT = [
     "report.html",
     "summary.md",
 ]
+
+
+# -- processes the tests start and always end ---------------------------------------------
+
+
+def wait_for(log: Path, text: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited ({proc.returncode}): {log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    raise TimeoutError(f"'{text}' not seen in {log} after {timeout} s")
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL, the process group ``proc`` leads (its JVMs included)."""
+    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):  # children left in the group go too
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def start_logged(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )

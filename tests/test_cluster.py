@@ -26,6 +26,7 @@ import pyspark
 import pytest
 
 from tagspark.cli import main, sample_corpus
+from tests.conftest import kill_group, start_logged, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -39,41 +40,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _wait_for(log: Path, text: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text(errors="replace"):
-            return
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited ({proc.returncode}): {log.read_text()[-3000:]}")
-        time.sleep(0.5)
-    raise TimeoutError(f"'{text}' not seen in {log} after {timeout} s")
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    """SIGTERM, then SIGKILL, the process group ``proc`` leads (its JVMs included)."""
-    for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
-        if proc.poll() is not None:
-            break
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # children left in the group go too
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-def _start(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:
-    with log.open("wb") as fh:
-        return subprocess.Popen(
-            cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +67,7 @@ def cluster(tmp_path_factory):
     url = f"spark://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
     try:
-        master = _start(
+        master = start_logged(
             [
                 spark_class,
                 "org.apache.spark.deploy.master.Master",
@@ -116,11 +82,11 @@ def cluster(tmp_path_factory):
             env,
         )
         procs.append(master)
-        _wait_for(tmp / "master.log", "I have been elected leader", master)
+        wait_for(tmp / "master.log", "I have been elected leader", master)
         workers = []
         for i in range(2):
             log = tmp / f"worker{i}.log"
-            worker = _start(
+            worker = start_logged(
                 [
                     spark_class,
                     "org.apache.spark.deploy.worker.Worker",
@@ -141,11 +107,11 @@ def cluster(tmp_path_factory):
             )
             procs.append(worker)
             workers.append(worker)
-            _wait_for(log, "Successfully registered with master", worker)
+            wait_for(log, "Successfully registered with master", worker)
         yield url, workers
     finally:
         for proc in reversed(procs):
-            _kill_group(proc)
+            kill_group(proc)
 
 
 def _submit_cmd(dist_dir: Path, env_dir: Path, url: str, out: Path) -> list[str]:
@@ -219,11 +185,11 @@ def test_spark_submit_on_a_standalone_cluster_matches_local_mode(
     url, _ = cluster
     out = tmp_path / "out"
     log = tmp_path / "submit.log"
-    proc = _start(_submit_cmd(*dist, url, out), log, _submit_env())
+    proc = start_logged(_submit_cmd(*dist, url, out), log, _submit_env())
     try:
         assert proc.wait(600) == 0, log.read_text()[-5000:]
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     text = log.read_text()
     assert f"master {url}" in text and "tagspark.zip" in text
     _assert_same_output(out, local_run)
@@ -257,14 +223,14 @@ def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, loca
     hook = ["--conf", "spark.executorEnv.TAGSPARK_TEST_TASK_DELAY=20",
             "--conf", f"spark.executorEnv.TAGSPARK_TEST_TASK_MARKERS={markers}"]  # fmt: skip
     cmd[1:1] = hook
-    proc = _start(cmd, log, _submit_env())
+    proc = start_logged(cmd, log, _submit_env())
     try:
-        _wait_for(log, "k-means: k=5 on about", proc, timeout=300)
+        wait_for(log, "k-means: k=5 on about", proc, timeout=300)
         victim = _worker_running(markers)
         os.killpg(workers[victim].pid, signal.SIGKILL)  # the worker and its executor
         assert proc.wait(600) == 0, log.read_text()[-5000:]
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     assert workers[victim].wait(10) is not None
     text = log.read_text()
     # the executor was lost with the task it ran, and the task ran again (attempt 1 or later;
@@ -294,13 +260,13 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
     # the run writes its whole output, then waits before publishing: killed there, it is
     # certain not to have published
     env = {**os.environ, "TAGSPARK_PAUSE_BEFORE_PUBLISH": "600"}
-    proc = _start([*cmd, "--seed", "7"], log, env)
+    proc = start_logged([*cmd, "--seed", "7"], log, env)
     try:
-        _wait_for(log, "pausing 600 s before publishing", proc, timeout=300)
+        wait_for(log, "pausing 600 s before publishing", proc, timeout=300)
         os.killpg(proc.pid, signal.SIGKILL)  # the Python driver and its JVM
         proc.wait(30)
     finally:
-        _kill_group(proc)
+        kill_group(proc)
     assert (out / "categories.json").read_bytes() == before
     assert json.loads((out / "model" / "metadata.json").read_text())["seed"] == 42  # not 7
     staging = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")]

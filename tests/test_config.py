@@ -100,6 +100,10 @@ def test_int_is_accepted_for_a_float_key():
             "config key 'kmeans.distance_measure' must be one of euclidean, cosine, "
             "got 'manhattan'",
         ),
+        (
+            "kmeans.solver=gpu",
+            "config key 'kmeans.solver' must be one of auto, row, block, got 'gpu'",
+        ),
         ("output.overwrite=yes", "config key 'output.overwrite' must be true or false, got 'yes'"),
         (
             "input.text_fields=caption",

@@ -1,4 +1,4 @@
-"""Faults a user meets: captions with line breaks in CSV, the console's BLAS line, a disk
+"""Faults a user meets: captions with line breaks in CSV, a dead JVM's traceback, a disk
 that fills up while the output is written."""
 
 from __future__ import annotations
@@ -42,20 +42,6 @@ def test_a_quoted_caption_may_span_lines(spark, tmp_path, compress):
         rejected,
         spark.createDataFrame([(4, "malformed CSV row")], "record long, reason string"),
     )
-
-
-def test_no_blas_line_on_the_console(tmp_path):
-    """MLlib's BLAS loader printed 'netlib-blas: JNI_OnLoad: dlopen(libblas.so.3) failed'
-    on every run on a machine without a native BLAS."""
-    inp = write_jsonl(tmp_path / "toy.jsonl", TOY_POSTS)
-    run = subprocess.run(
-        [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
-         "--output", str(tmp_path / "out"), "--k", "2", "-q"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert "netlib" not in run.stderr and "libblas" not in run.stderr
-    assert "food_italy" in run.stdout
 
 
 # a JVM that has died: it takes py4j's connection and hangs up without an answer
