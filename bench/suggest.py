@@ -2,7 +2,9 @@
 
 Runs ``tagspark suggest --model DIR --tags ...`` as a new process for posts taken from a
 corpus (every run pays Python's start, the imports and the model's load, as a user does),
-then times the model's load and one suggestion in-process. Example, after
+with its peak memory, then times in-process the partial read of one post
+(``TagModel.load_for``: only the rows of its tags and candidates), the whole model's load and
+one suggestion. Example, after
 ``bench/compare.py --keep bench/out/model-1m`` (a k=200 model of 1M posts):
 
     python bench/suggest.py --model bench/out/model-1m --corpus bench/out/posts-1m.jsonl
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,36 +31,53 @@ def main() -> None:
 
     with open(args.corpus, encoding="utf-8") as f:
         posts = [json.loads(line)["tags"] for line in itertools.islice(f, 1000, 1000 + args.posts)]
-    cold = []
+    cold, peak = [], []
     for tags in posts:
         start = time.perf_counter()
-        subprocess.run(
+        child = subprocess.Popen(
             [sys.executable, "-m", "tagspark.cli", "suggest", "--model", args.model, "--json",
              "--tags", " ".join(f"#{t}" for t in tags)],
-            check=True,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
         )  # fmt: skip
+        _, status, usage = os.wait4(child.pid, 0)
         cold.append(time.perf_counter() - start)
+        peak.append(usage.ru_maxrss / 1024)  # kB on Linux
+        if status:
+            raise SystemExit(f"tagspark suggest failed for {tags}")
 
     from tagspark import suggest
-    from tagspark.model import TagModel, model_folder
+    from tagspark.model import PartReader, TagModel, model_folder
 
+    folder = model_folder(args.model)
     start = time.perf_counter()
-    model = TagModel.load(model_folder(args.model))
+    readers = []
+    for tags in posts:
+        readers.append(PartReader(folder))
+        part = TagModel.load_for(folder, tags, readers[-1])
+        suggest.suggest(part, suggest.post_tags(part, " ".join(tags)), 15)
+    partial = (time.perf_counter() - start) / len(posts)
+    start = time.perf_counter()
+    model = TagModel.load(folder)
     loaded = time.perf_counter() - start
     start = time.perf_counter()
     for tags in posts:
         suggest.suggest(model, suggest.post_tags(model, " ".join(tags)), 15)
     each = (time.perf_counter() - start) / len(posts)
+    rows = statistics.median(sum(r.rows.values()) for r in readers)
     print(
         f"model: {args.model}, {len(model.categories)} categories, {len(model.tags):,} tags, "
-        f"{len(model.centres):,} category tags"
+        f"{len(model.centres):,} category tags, {len(model.neighbours):,} companions"
     )
     print(
         f"cold process, one post: median {statistics.median(cold):.2f} s, "
-        f"max {max(cold):.2f} s over {len(cold)} posts"
+        f"max {max(cold):.2f} s, peak memory median {statistics.median(peak):.0f} MB, max "
+        f"{max(peak):.0f} MB over {len(cold)} posts"
     )
-    print(f"in-process: model load {loaded:.2f} s, one suggestion {1000 * each:.1f} ms")
+    print(
+        f"in-process: the post's part of the model read and answered in {1000 * partial:.0f} "
+        f"ms ({rows:,.0f} rows read, median); the whole model loaded in {loaded:.2f} s, then "
+        f"one suggestion {1000 * each:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -82,6 +82,9 @@ class TagCentres:
     category: np.ndarray
     idx: np.ndarray
     weight: np.ndarray
+    # each category's squared norm, when these cells are only some of its tags' (a model
+    # read in part for one post); by default the cells' own
+    norm2: dict[int, float] | None = None
 
     @classmethod
     def of(cls, cells: Cells, weights: np.ndarray, placed_only: bool = False) -> TagCentres:
@@ -100,13 +103,21 @@ class TagCentres:
     def _by_cell(self) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray]:
         """Category ids, key width, the cells' sorted keys ``centre * width + tag`` (looked
         up by binary search), their weights, and each centre's squared norm."""
-        ids = np.unique(self.category)
+        known = np.fromiter(self.norm2 or (), dtype=np.int64)
+        ids = np.unique(np.concatenate([self.category, known]))
         width = int(self.idx.max(initial=0)) + 1
         at_centre = np.searchsorted(ids, self.category)
         keys = at_centre * width + self.idx
         order = np.argsort(keys)
         c2 = np.bincount(at_centre, self.weight * self.weight, minlength=len(ids))
+        if self.norm2 is not None:
+            c2 = np.array([self.norm2.get(int(c), 0.0) for c in ids])
         return ids, width, keys[order], self.weight[order], c2
+
+    def norms2(self) -> dict[int, float]:
+        """Each category's squared norm (``centre_norm2`` of ``model.json``)."""
+        ids, _, _, _, c2 = self._by_cell
+        return {int(c): float(v) for c, v in zip(ids, c2, strict=True)}
 
     @cached_property
     def _by_tag(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -133,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
     suggest.add_argument("--n", type=_positive, default=15, help="how many tags (default 15)")
     suggest.add_argument("--json", action="store_true", help="print JSON instead of a table")
     suggest.add_argument(
+        "--prefer-in-band",
+        action="store_true",
+        help="tags in the popularity band first (default: by fit to the post alone)",
+    )
+    suggest.add_argument(
+        "--recommended-only",
+        action="store_true",
+        help="only recommended tags: in the band, specific to a category, not generic",
+    )
+    suggest.add_argument(
         "--popularity",
         metavar="FILE",
         help="network post counts per tag (CSV or JSON Lines of tag,posts) to rate tags by",
@@ -316,7 +326,10 @@ def _run(args: argparse.Namespace, afterwards: list[Callable[[], None]]) -> int:
         elif args.command == "assign":
             assigned = job.run_assign(spark, cfg, spec, model_dir, out)
         elif args.command == "suggest":
-            suggested = job.run_suggest(spark, cfg, spec, model_dir, out, args.n, args.popularity)
+            suggested = job.run_suggest(
+                spark, cfg, spec, model_dir, out, args.n, args.popularity,
+                args.prefer_in_band, args.recommended_only,
+            )  # fmt: skip
         else:
             result = job.run(spark, cfg, spec, out)
     finally:
@@ -368,9 +381,8 @@ def _answer(args: argparse.Namespace) -> int:
             "(e.g. hdfs dfs -get)"
         )
     folder = _model_dir(args.model)
-    model = TagModel.load(folder)
     if args.command == "search":
-        found = suggest.search(model, args.query, args.limit)
+        found = suggest.search(TagModel.load(folder), args.query, args.limit)
         print(
             json.dumps(found, indent=2, ensure_ascii=False)
             if args.json
@@ -379,10 +391,13 @@ def _answer(args: argparse.Namespace) -> int:
         return 0
     if args.output:
         raise ParameterError("--output goes with --input (suggestions for a whole corpus)")
+    # only the rows of the post's tags and their candidates are read (TagModel.load_for)
+    given = suggest.post_tags(None, args.tags, args.caption)
+    model = TagModel.load_for(folder, given)
     if args.popularity:
         model = suggest.rated_with(model, args.popularity)
     tags = suggest.post_tags(model, args.tags, args.caption)
-    result = suggest.suggest(model, tags, args.n)
+    result = suggest.suggest(model, tags, args.n, args.prefer_in_band, args.recommended_only)
     print(
         json.dumps(result, indent=2, ensure_ascii=False) if args.json else _suggest_report(result)
     )
@@ -399,7 +414,8 @@ def _rebuild_report(args: argparse.Namespace) -> int:
     folder = Path(_model_dir(args.model))
     metadata_file = folder / "metadata.json"
     metadata = json.loads(metadata_file.read_text()) if metadata_file.is_file() else {}
-    page = report_html(TagModel.load(str(folder)).categories, metadata)
+    model = TagModel.load(str(folder))
+    page = report_html(model.categories, metadata, model)
     target = Path(args.output) if args.output else folder.parent / "report.html"
     try:
         target.write_text(page, encoding="utf-8")
@@ -423,30 +439,47 @@ def _suggest_report(result: dict) -> str:
     lines = ["Post: " + (" ".join(f"#{t}" for t in result["input_tags"]) or "(no tags)")]
     if result["unknown_tags"]:
         lines.append("Unknown to the model: " + " ".join(f"#{t}" for t in result["unknown_tags"]))
+    if result["categories"]:
+        places = ", ".join(
+            f"{c['name']} ({c['size']:,} posts, distance {c['distance']:.2f})"
+            for c in result["categories"]
+        )
+        lines.append(f"Categories: {places}")
     if result["message"]:
         lines.append(f"No suggestions: {result['message']}.")
         return "\n".join(lines)
-    places = ", ".join(
-        f"{c['name']} ({c['size']:,} posts, distance {c['distance']:.2f})"
-        for c in result["categories"]
-    )
-    lines.append(f"Categories: {places}")
     lines.append(f"Popularity: {result['popularity']}")
+    if result.get("popularity_note"):
+        lines.append(f"Note: {result['popularity_note']}.")
     rows = [
         (
             ("* " if s["recommended"] else "  ") + f"#{s['tag']}",
-            s["category"],
-            f"{s['weight']:.3f}",
+            f"{s['score']:.3f}",
+            _goes_with(s),
+            s["category"] or "-",
             _count(s["popularity"]),
             s["band"] or "-",
             "-" if s["specificity"] is None else f"{s['specificity']:.2f}",
         )
         for s in result["suggestions"]
     ]
-    header = ("  tag", "category", "weight", "popularity", "band", "specific")
+    header = ("  tag", "score", "goes with (posts)", "category", "popularity", "band", "specific")
     lines += _table([header, *rows])
-    lines.append("* recommended: in the popularity band, specific to its category, not generic")
+    lines.append(
+        "score: how well the tag goes with the post's tags; "
+        "* recommended: in the popularity band, specific to its category, not generic"
+    )
     return "\n".join(lines)
+
+
+def _goes_with(suggestion: dict, shown: int = 2) -> str:
+    """``#coffee 120, #grinder 14`` (the post's tags it co-occurs with), or how else it was
+    found."""
+    pairs = suggestion["goes_with"]
+    if not pairs:
+        return "its category" if suggestion["source"] == "category" else "related tags"
+    text = ", ".join(f"#{p['tag']} {p['posts']:,}" for p in pairs[:shown])
+    return text + (f" +{len(pairs) - shown}" if len(pairs) > shown else "")
 
 
 def _search_report(found: list[dict], query: str) -> str:

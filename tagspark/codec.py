@@ -21,6 +21,19 @@ def sorted_unique(keys: np.ndarray) -> np.ndarray:
     return ordered[first]
 
 
+def ranks_within(groups: np.ndarray) -> np.ndarray:
+    """Each entry's place (0 first) among the entries of its group, for ``groups`` that
+    come grouped (equal values next to each other).
+
+    >>> ranks_within(np.array([4, 4, 4, 7, 9, 9])).tolist()
+    [0, 1, 2, 0, 0, 1]
+    """
+    if not len(groups):
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+
+
 def pack_sets(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.BinaryArray:
     """Each row's tag indices (``values``, grouped by their sorted ``rows``) as one binary
     value of little-endian int32s. Spark hashes, groups, shuffles and caches one flat blob
@@ -51,9 +64,10 @@ def set_tags(packed: bytes) -> list[int]:
     return np.frombuffer(packed, dtype="<i4").tolist()
 
 
-def lists(values: np.ndarray, rows: np.ndarray, n_rows: int) -> pa.ListArray:
+def lists(values: np.ndarray | pa.Array, rows: np.ndarray, n_rows: int) -> pa.ListArray:
     """The list column of ``n_rows`` rows holding ``values``; ``rows`` (sorted) says whose."""
-    return pa.ListArray.from_arrays(pa.array(_offsets(rows, n_rows, 1)), pa.array(values))
+    values = values if isinstance(values, pa.Array) else pa.array(values)
+    return pa.ListArray.from_arrays(pa.array(_offsets(rows, n_rows, 1)), values)
 
 
 def _offsets(rows: np.ndarray, n_rows: int, item_size: int) -> np.ndarray:
@@ -82,8 +96,21 @@ def feature_rows(packed: pa.Array, idf: np.ndarray, column: np.ndarray) -> spars
     ``rows x feature tags`` matrix; vocabulary tag ``t`` is feature column ``column[t]``
     (-1: left out of the features, and of ``x``'s norm)."""
     idx, rows, x = tag_values(packed, idf, column >= 0)
+    return _feature_matrix(idx, rows, x, len(packed), column)
+
+
+def feature_indicators(packed: pa.Array, column: np.ndarray) -> sparse.csr_matrix:
+    """1 where a row of a packed ``idx`` column holds a feature tag: the sparse ``rows x
+    feature tags`` matrix of which row has which (``column`` as for :func:`feature_rows`)."""
+    idx, rows = unpack_sets(packed)
+    return _feature_matrix(idx, rows, np.ones(len(idx)), len(packed), column)
+
+
+def _feature_matrix(
+    idx: np.ndarray, rows: np.ndarray, values: np.ndarray, n_rows: int, column: np.ndarray
+) -> sparse.csr_matrix:
     at = column[idx]
     used = at >= 0
     return sparse.csr_matrix(
-        (x[used], (rows[used], at[used])), shape=(len(packed), int(column.max(initial=-1)) + 1)
+        (values[used], (rows[used], at[used])), shape=(n_rows, int(column.max(initial=-1)) + 1)
     )

@@ -93,6 +93,12 @@ class PopularityConfig:
 
 
 @dataclass(frozen=True)
+class SuggestConfig:
+    neighbours: int = 50
+    walk: float = 0.5
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     overwrite: bool = False
     assignment_rows_per_file: int = 1_000_000
@@ -117,6 +123,7 @@ class Config:
     generic: GenericConfig = field(default_factory=GenericConfig)
     naming: NamingConfig = field(default_factory=NamingConfig)
     popularity: PopularityConfig = field(default_factory=PopularityConfig)
+    suggest: SuggestConfig = field(default_factory=SuggestConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     spark: SparkConfig = field(default_factory=SparkConfig)
 
@@ -394,6 +401,12 @@ def _check_values(cfg: Config) -> None:
             "popularity.min_specificity",
             "between 0 and 1",
         ),
+        (
+            1 <= cfg.suggest.neighbours <= 1000,
+            "suggest.neighbours",
+            "between 1 and 1000",
+        ),
+        (0 <= cfg.suggest.walk <= 1, "suggest.walk", "between 0 and 1"),
         (
             cfg.output.assignment_rows_per_file >= 1000,
             "output.assignment_rows_per_file",

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from pyspark.ml import Estimator, Model, PipelineModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -42,11 +43,14 @@ from tagspark import categories as cat
 from tagspark import generic, naming, popularity
 from tagspark.centres import MIXED_ID, TagCentres, tag_weights
 from tagspark.clustering import Fit, fit
+from tagspark.codec import lists
 from tagspark.config import Config, KMeansConfig, build_config
 from tagspark.model import PIPELINE, TagModel
+from tagspark.naming import MIXED_NAME
+from tagspark.neighbours import tag_neighbours
 from tagspark.stages import CacheScope
 from tagspark.tags import cap_tags, normalise_tags
-from tagspark.vocabulary import TagSets, Vocabulary, tag_sets, with_tag_sets
+from tagspark.vocabulary import TagSets, Vocabulary, packed_tags, tag_sets, with_tag_sets
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,18 @@ def fit_categories(
         model.categories = popularity.rated(categories, stats, model.position)
         model.settings["popularity_source"] = stats.source
         model.stats = stats
+    with timer("neighbours"):
+        # the features' tags, generic ones left out: a walk through #love goes anywhere
+        features = sets.vocabulary.mask([*fitted.excluded, *generic_names], cfg.features.max_tags)
+        model.neighbours = tag_neighbours(
+            sets.sets, sets.vocabulary.df, features, cfg.suggest.neighbours, cfg.suggest.walk
+        )
+        log.info(
+            "neighbours: %d companions of %d tags (at most %d a tag)",
+            len(model.neighbours),
+            int(features.sum()),
+            model.neighbours.most_per_tag(),
+        )
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
     return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty)
 
@@ -208,6 +224,7 @@ def _model(
             "tags": {"max_tags_per_post": cfg.tags.max_tags_per_post},
             "popularity": dataclasses.asdict(cfg.popularity),
             "config": cfg.to_dict(),
+            "suggest": dataclasses.asdict(cfg.suggest),
         },
     )
 
@@ -272,52 +289,61 @@ def transform(
     return categorised(indexed, model, kmeans_col).drop(*scratch)
 
 
-SUGGESTION = (
-    "struct<tag: string, category_id: int, category: string, weight: double, posts: long, "
-    "popularity: long, popularity_source: string, band: string, specificity: double, "
-    "recommended: boolean>"
-)
+def suggested(
+    posts: DataFrame,
+    model: TagModel,
+    n: int,
+    prefer_in_band: bool = False,
+    recommended_only: bool = False,
+) -> DataFrame:
+    """``id, category_id, category, suggestions, unknown_tags, message`` for every post of
+    ``posts`` (``id, tags``, normalised): :func:`tagspark.suggest.ranked` over whole Arrow
+    batches, the post's category (:meth:`TagModel.category_of`), its tags the model does not
+    know, and why it has no suggestions (or null). The model is broadcast."""
+    from pyspark.sql.pandas.types import from_arrow_schema
 
-
-def suggested(posts: DataFrame, model: TagModel, n: int) -> DataFrame:
-    """``id, category_id, category, suggestions, unknown_tags, message``: the suggestions of
-    :func:`tagspark.suggest.suggest` for every post of ``posts`` (``id, tags``, normalised),
-    its first category, and the message when it has none. One Python call a post, inside
-    Arrow batches; the model is broadcast."""
-    from tagspark.suggest import suggest
+    from tagspark.suggest import SUGGESTION_FIELDS, ranked, why_none
 
     shared = posts.sparkSession.sparkContext.broadcast(model)
-    schema = (
-        f"id string, category_id int, category string, suggestions array<{SUGGESTION}>, "
-        "unknown_tags array<string>, message string"
+    out = pa.schema(
+        [
+            ("id", pa.string()),
+            ("category_id", pa.int32()),
+            ("category", pa.string()),
+            ("suggestions", pa.list_(SUGGESTION_FIELDS)),
+            ("unknown_tags", pa.list_(pa.string())),
+            ("message", pa.string()),
+        ]
     )
 
     def run(batches):
         model = shared.value
+        known = pa.array(model.tags, pa.string())
+        names = {c.id: c.name for c in model.categories}
         for batch in batches:
-            rows = []
-            for pid, tags in zip(
-                batch.column("id").to_pylist(), batch.column("tags").to_pylist(), strict=True
-            ):
-                found = suggest(model, tags or [], n)
-                first = found["categories"][0] if found["categories"] else None
-                rows.append(
-                    {
-                        "id": pid,
-                        "category_id": first["id"] if first else MIXED_ID,
-                        "category": first["name"] if first else "mixed",
-                        "suggestions": found["suggestions"],
-                        "unknown_tags": found["unknown_tags"],
-                        "message": found["message"],
-                    }
-                )
-            yield pa.RecordBatch.from_pylist(rows, schema=out_schema)
+            tags = batch.column("tags")
+            packed, hit = packed_tags(tags, known)
+            category = model.category_of(packed).astype(np.int32)
+            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only)
+            rows = pc.list_parent_indices(tags).to_numpy()
+            unknown = lists(pc.list_flatten(tags).filter(pa.array(~hit)), rows[~hit], len(tags))
+            has_tags = np.diff(tags.offsets.to_numpy()) > 0
+            has_known = pc.binary_length(packed).to_numpy() > 0
+            empty = np.diff(suggestions.offsets.to_numpy()) == 0
+            message = why_none(has_tags, has_known, category, recommended_only)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    batch.column("id").cast(pa.string()),
+                    pa.array(category),
+                    pa.array([names.get(int(c), MIXED_NAME) for c in category], pa.string()),
+                    suggestions,
+                    unknown,
+                    pa.array(np.where(empty, message, None), pa.string()),
+                ],
+                schema=out,
+            )
 
-    from pyspark.sql.pandas.types import to_arrow_schema
-    from pyspark.sql.types import _parse_datatype_string
-
-    out_schema = to_arrow_schema(_parse_datatype_string(schema))
-    return posts.select(F.col("id").cast("string").alias("id"), "tags").mapInArrow(run, schema)
+    return posts.select("id", "tags").mapInArrow(run, from_arrow_schema(out))
 
 
 class TagCategories(Estimator):
@@ -394,6 +420,22 @@ class TagCategoriesModel(Model):
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
         return transform(dataset, self.model, self.pipeline, self.tagsCol)
+
+    def suggest(
+        self,
+        tags: list[str] | str,
+        n: int = 15,
+        prefer_in_band: bool = False,
+        recommended_only: bool = False,
+    ) -> dict[str, Any]:
+        """Tags for one post (a list of tags, or text such as ``"#espresso #grinder"``),
+        normalised as the job does: :func:`tagspark.suggest.suggest`, the ranking that
+        ``tagspark suggest`` and ``suggest --input`` give. No Spark job runs."""
+        from tagspark import suggest
+
+        text = tags if isinstance(tags, str) else " ".join(f"#{t}" for t in tags)
+        found = suggest.post_tags(self.model, tags=text)
+        return suggest.suggest(self.model, found, n, prefer_in_band, recommended_only)
 
     def save(self, path: str) -> None:
         from pyspark.sql import SparkSession

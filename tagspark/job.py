@@ -42,7 +42,7 @@ from tagspark.report import report_html
 from tagspark.session import jvm_crash
 from tagspark.stages import CacheScope, StageTimer
 from tagspark.storage import Storage, join
-from tagspark.suggest import rated_with
+from tagspark.suggest import popularity_note, rated_with
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,8 @@ def run(spark: SparkSession, cfg: Config, inputs: InputSpec, output: str) -> Run
         }
         write.write_json(storage, metadata, staging.path("model", "metadata.json"))
         storage.write_text(staging.path("summary.md"), write.summary_markdown(categories, metadata))
-        storage.write_text(staging.path("report.html"), report_html(categories, metadata))
+        page = report_html(categories, metadata, fitted.model)
+        storage.write_text(staging.path("report.html"), page)
     log.info(
         "wrote %d categories to %s in %.1f s", len(categories), write.display(output), timer.total()
     )
@@ -188,9 +189,11 @@ def run_suggest(
     output: str,
     n: int,
     popularity_file: str | None = None,
+    prefer_in_band: bool = False,
+    recommended_only: bool = False,
 ) -> dict[str, Any]:
     """``tagspark suggest --input``: suggestions for every post of ``inputs``
-    (:func:`tagspark.suggest.suggest`), published as ``suggestions/`` (Parquet: id,
+    (:func:`tagspark.suggest.ranked`), published as ``suggestions/`` (Parquet: id,
     category_id, category, suggestions, unknown_tags, message) with ``rejected/`` and
     ``suggest.json``."""
     with _publishing(spark, cfg, output) as (storage, staging, cache, timer):
@@ -203,11 +206,14 @@ def run_suggest(
             _, numbered, counts, by_reason, partitions = _read(spark, cfg, inputs, cache)
         posts = filter_kept_posts(numbered).select("id", "tags")
         with timer("write"):
-            _write_rows(suggested(posts, model, n), "suggestions", numbered, counts, cfg, staging)
+            rows = suggested(posts, model, n, prefer_in_band, recommended_only)
+            # ten nested suggestions a post: written where they are ranked, not gathered
+            _write_rows(rows, "suggestions", numbered, counts, cfg, staging, shuffle=False)
             result = {
                 **_about(spark, cfg, inputs, partitions, timer),
                 "model": model_dir,
                 "popularity": model.settings.get("popularity_source"),
+                "popularity_note": popularity_note(model),
                 "counts": counts,
                 "rejected_by_reason": by_reason,
                 "timings_seconds": {**timer.seconds, "total": timer.total()},
@@ -282,12 +288,18 @@ def _with_model_tags(cfg: Config, model) -> Config:
 
 
 def _write_rows(
-    rows: DataFrame, name: str, numbered: DataFrame, counts, cfg: Config, staging
+    rows: DataFrame,
+    name: str,
+    numbered: DataFrame,
+    counts,
+    cfg: Config,
+    staging,
+    shuffle: bool = True,
 ) -> None:
-    """``rows`` (one a kept post) as Parquet in ``name/``, and the rejected records as JSON
-    Lines in ``rejected/``."""
+    """``rows`` (one a kept post) as Parquet in ``name/`` (see :func:`write.write_rows` for
+    ``shuffle``), and the rejected records as JSON Lines in ``rejected/``."""
     per_file = cfg.output.assignment_rows_per_file
-    write.write_rows(rows, staging.path(name), "parquet", counts["kept"], per_file)
+    write.write_rows(rows, staging.path(name), "parquet", counts["kept"], per_file, shuffle)
     write.write_rows(
         filter_rejected(numbered), staging.path("rejected"), "json", counts["rejected"], per_file
     )

@@ -13,6 +13,9 @@ A model folder (``model/`` in every output of ``tagspark cluster``)::
                            that occurs, the categories' centres in tag space
     placing.parquet        category_id, tag_index, weight: the centres that place posts with no
                            feature tag (only when such posts existed)
+    neighbours.parquet     tag_index, neighbour_index, score, posts: each tag's companions
+                           for suggest (:mod:`tagspark.neighbours`), by tag index
+    names.parquet          tag, index: the vocabulary sorted by tag, to find a post's tags
     categories.parquet     id, name, leading_tags, size, tags (ranked, with popularity)
     tags.parquet           tag, posts, share, top category, specificity, generic, popularity,
                            band, recommended (:mod:`tagspark.popularity`)
@@ -31,7 +34,7 @@ Placing a post (:meth:`TagModel.place`), in this order, exactly as the job place
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import io
 import json
 from dataclasses import dataclass, field
@@ -41,16 +44,29 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from tagspark.centres import MIXED_ID, TagCentres, embed_sets, nearest_centres, only_generic
 from tagspark.codec import pack_sets, tag_values
 from tagspark.errors import InputError
 from tagspark.naming import Category, RankedTag
-from tagspark.popularity import TagStats
+from tagspark.neighbours import Neighbours
+from tagspark.popularity import TOO_POPULAR, TagStats
 
 FORMAT = "tagspark-model"
-VERSION = 1
+# model.json's keys that TagModel reads itself; the others are its ``settings``
+_MODEL_KEYS = frozenset(
+    {"format", "version", "method", "distance_measure", "posts", "vocabulary", "dims"}
+    | {"excluded_tags", "generic_tags", "placing", "centre_norm2"}
+)
+VERSION = 2
+# rows a row group of the files that one post's reader reads in part (TagModel.load_for):
+# names.parquet (sorted by tag), vocabulary.parquet and tags.parquet (a tag a row, in
+# vocabulary order), and the files of several rows a tag, by tag index
+# (category_tags.parquet, placing.parquet, neighbours.parquet)
+ROWS_PER_GROUP = 4096
+CELL_ROWS_PER_GROUP = 8192
 EMBEDDING_METHODS = ("spectral", "svd")
 PIPELINE = "pipeline"
 
@@ -65,7 +81,8 @@ class TagModel:
     ``generic`` the generic tags' vocabulary indices; ``settings`` the tag rules, config and
     versions. ``projection`` (feature tags x dims) and ``kmeans_centres`` (k x dims) exist
     for ``spectral``/``svd``; ``excluded`` are the tags the ``tfidf`` pipeline left out;
-    ``stats`` are the tags' statistics and popularity band (``tags.parquet``).
+    ``stats`` are the tags' statistics and popularity band (``tags.parquet``);
+    ``neighbours`` each tag's companions (``neighbours.parquet``).
     """
 
     method: str
@@ -85,6 +102,9 @@ class TagModel:
     excluded: tuple[str, ...] = ()
     settings: dict[str, Any] = field(default_factory=dict)
     stats: TagStats | None = None
+    neighbours: Neighbours | None = None
+    # read in part, for one post (:meth:`load_for`): only its tags and their candidates
+    partial: bool = False
 
     @cached_property
     def position(self) -> dict[str, int]:
@@ -184,19 +204,28 @@ class TagModel:
                 }
             )
             write("centres.parquet", parquet_bytes(centres))
-        write("vocabulary.parquet", parquet_bytes(pa.table(vocabulary)))
+        write("vocabulary.parquet", parquet_bytes(pa.table(vocabulary), ROWS_PER_GROUP))
         tags = pa.array(self.tags, pa.string())
         cells = _centres_table(self.centres).append_column(
             "tag", tags.take(pa.array(self.centres.idx))
         )
         cells = cells.append_column("posts", pa.array(self.cell_posts, pa.int64()))
-        write("category_tags.parquet", parquet_bytes(cells))
+        by_tag = [("tag_index", "ascending"), ("category_id", "ascending")]
+        write("category_tags.parquet", parquet_bytes(cells.sort_by(by_tag), CELL_ROWS_PER_GROUP))
         if self.placing is not None:
-            write("placing.parquet", parquet_bytes(_centres_table(self.placing)))
+            placing = _centres_table(self.placing).sort_by(by_tag)
+            write("placing.parquet", parquet_bytes(placing, CELL_ROWS_PER_GROUP))
         write("categories.parquet", parquet_bytes(categories_table(self.categories)))
+        if self.neighbours is not None:
+            write(
+                "neighbours.parquet",
+                parquet_bytes(neighbours_table(self.neighbours), CELL_ROWS_PER_GROUP),
+            )
         if self.stats is not None:
             names = {c.id: c.name for c in self.categories}
-            write("tags.parquet", parquet_bytes(self.stats.table(names)))
+            write("tags.parquet", parquet_bytes(self.stats.table(names), ROWS_PER_GROUP))
+        index = pa.table({"tag": tags, "index": pa.array(np.arange(len(tags)), pa.int32())})
+        write("names.parquet", parquet_bytes(index.sort_by("tag"), ROWS_PER_GROUP))
         about = {
             "format": FORMAT,
             "version": VERSION,
@@ -207,6 +236,11 @@ class TagModel:
             "dims": None if self.projection is None else int(self.projection.shape[1]),
             "excluded_tags": list(self.excluded),
             "generic_tags": [self.tags[i] for i in self.generic],
+            "placing": self.placing is not None,
+            "centre_norm2": {str(c): v for c, v in self.centres.norms2().items()},
+            "too_popular_share": None
+            if self.stats is None
+            else float(np.mean(self.stats.band == TOO_POPULAR)),
             **self.settings,
         }
         write("model.json", (json.dumps(about, indent=2, ensure_ascii=False) + "\n").encode())
@@ -219,36 +253,48 @@ class TagModel:
         Raises
         ------
         InputError
-            ``folder`` holds no tagspark model, or one of another format version.
+            ``folder`` holds no tagspark model, one of another format version, or one with
+            a file missing, damaged or not of this format (the message names the file).
         """
         read = read or _local_reader(folder)
+        about = _about(folder, read)
+        current = "model.json"
+
+        def table_of(name: str) -> pa.Table:
+            nonlocal current
+            current = name
+            try:
+                return pq.read_table(pa.BufferReader(read(name)))
+            except FileNotFoundError:
+                raise InputError(
+                    f"the model in '{folder}' has no {name}: the folder is incomplete; copy "
+                    "the whole model/ folder again, or fit the model again (tagspark cluster)"
+                ) from None
+            except (pa.ArrowException, OSError) as exc:
+                raise _damaged(folder, name, exc) from None
+
         try:
-            about = json.loads(read("model.json"))
-        except FileNotFoundError:
-            raise InputError(
-                f"'{folder}' holds no tagspark model (no model.json); give the model/ folder "
-                "of a tagspark cluster output, or the output folder itself"
-            ) from None
-        if about.get("format") != FORMAT or about.get("version") != VERSION:
-            raise InputError(
-                f"'{folder}' holds a model of format {about.get('format')!r} version "
-                f"{about.get('version')!r}; this tagspark reads {FORMAT!r} version {VERSION}"
-            )
-        vocabulary = _table(read("vocabulary.parquet"))
+            return cls._from_files(about, table_of)
+        except (KeyError, ValueError, TypeError, IndexError, pa.ArrowException) as exc:
+            raise _damaged(folder, current, exc) from None
+
+    @classmethod
+    def _from_files(cls, about: dict, table_of) -> TagModel:
+        """The model from its ``model.json`` and ``table_of(name)``, each file's table."""
+        vocabulary = table_of("vocabulary.parquet")
         tags = tuple(vocabulary.column("tag").to_pylist())
         column = vocabulary.column("feature").to_numpy().astype(np.int64)
-        cells = _table(read("category_tags.parquet"))
+        cells = table_of("category_tags.parquet")
         projection = kmeans_centres = placing = None
         if about["method"] in EMBEDDING_METHODS:
             projection = np.zeros((int(column.max(initial=-1)) + 1, about["dims"]))
             rows = column >= 0
             projection[column[rows]] = _matrix(vocabulary.column("projection").filter(rows))
-            kmeans_centres = _matrix(_table(read("centres.parquet")).column("centre"))
-        with contextlib.suppress(FileNotFoundError):
-            placing = _centres_from(_table(read("placing.parquet")))
-        known = {"format", "version", "method", "distance_measure", "posts", "vocabulary"}
-        known |= {"dims", "excluded_tags", "generic_tags"}
-        settings = {k: v for k, v in about.items() if k not in known}
+            kmeans_centres = _matrix(table_of("centres.parquet").column("centre"))
+        if about.get("placing", True):
+            placing = _centres_from(table_of("placing.parquet"))
+        neighbours = table_of("neighbours.parquet")
+        settings = {k: v for k, v in about.items() if k not in _MODEL_KEYS}
         return cls(
             method=about["method"],
             distance_measure=about["distance_measure"],
@@ -260,29 +306,235 @@ class TagModel:
             centres=_centres_from(cells),
             cell_posts=cells.column("posts").to_numpy(),
             generic=np.flatnonzero(vocabulary.column("generic").to_numpy(zero_copy_only=False)),
-            categories=categories_from(_table(read("categories.parquet"))),
+            categories=categories_from(table_of("categories.parquet")),
             projection=projection,
             kmeans_centres=kmeans_centres,
             placing=placing,
             excluded=tuple(about["excluded_tags"]),
             settings=settings,
             stats=TagStats.from_table(
-                _table(read("tags.parquet")), tags, settings.get("popularity_source", "")
+                table_of("tags.parquet"),
+                tags,
+                settings.get("popularity_source", ""),
+            ),
+            neighbours=Neighbours.of(
+                neighbours.column("tag_index").to_numpy(),
+                neighbours.column("neighbour_index").to_numpy(),
+                neighbours.column("score").to_numpy(),
+                neighbours.column("posts").to_numpy(),
+                len(tags),
             ),
         )
 
+    @classmethod
+    def load_for(cls, folder: str, tags: list[str], reader: PartReader | None = None) -> TagModel:
+        """The part of the local model folder ``folder`` that a post with the (normalised)
+        ``tags`` needs, :attr:`partial`: the rows of its tags in every file, the
+        statistics of their companions, and the listed tags of its category. What one
+        post reads grows with the post, not with the vocabulary (each file is sorted by
+        tag, in row groups of :data:`ROWS_PER_GROUP` or :data:`CELL_ROWS_PER_GROUP` rows,
+        and only the row groups that can hold its tags are read; ``reader.rows`` counts
+        them). It places, suggests and rates as the whole model does.
 
+        Raises
+        ------
+        InputError
+            As :meth:`load`.
+        """
+        reader = reader or PartReader(folder)
+        about = _about(folder, reader.read_bytes)
+        try:
+            return cls._part(about, reader, sorted(set(tags)))
+        except FileNotFoundError:
+            raise InputError(
+                f"the model in '{folder}' has no {reader.current}: the folder is incomplete; "
+                "copy the whole model/ folder again, or fit the model again (tagspark cluster)"
+            ) from None
+        except (KeyError, ValueError, TypeError, IndexError, pa.ArrowException, OSError) as exc:
+            raise _damaged(folder, reader.current, exc) from None
+
+    @classmethod
+    def _part(cls, about: dict, reader: PartReader, post: list[str]) -> TagModel:
+        mine = np.sort(reader.by_value("names.parquet", "tag", post).column("index").to_numpy())
+        companions = reader.by_value("neighbours.parquet", "tag_index", mine.tolist())
+        wanted = np.union1d(mine, companions.column("neighbour_index").to_numpy())
+        files = {
+            "vocabulary": reader.by_position("vocabulary.parquet", mine),
+            "cells": reader.by_value("category_tags.parquet", "tag_index", mine.tolist()),
+            "placing": reader.by_value("placing.parquet", "tag_index", mine.tolist())
+            if about.get("placing", True)
+            else None,
+            "categories": categories_from(reader.whole("categories.parquet")),
+            "centres": reader.whole("centres.parquet")
+            if about["method"] in EMBEDDING_METHODS
+            else None,
+            "companions": companions,
+        }
+        model = cls._assembled(about, reader.rated(wanted), mine, **files)
+        # a post whose tags have no companions is offered its category's listed tags
+        category = int(model.category_of(model.pack([post])[0])[0])
+        listed = [t.tag for t in model.by_id[category].tags] if category in model.by_id else []
+        missing = sorted(set(listed) - set(model.position))
+        if not missing:
+            return model
+        more = reader.by_value("names.parquet", "tag", missing).column("index").to_numpy()
+        return cls._assembled(about, reader.rated(np.union1d(wanted, more)), mine, **files)
+
+    @classmethod
+    def _assembled(
+        cls,
+        about: dict,
+        rated: pa.Table,
+        mine: np.ndarray,
+        vocabulary: pa.Table,
+        cells: pa.Table,
+        placing: pa.Table | None,
+        categories: list[Category],
+        centres: pa.Table | None,
+        companions: pa.Table,
+    ) -> TagModel:
+        """A :attr:`partial` model of the tags in the ``rated`` rows of ``tags.parquet``
+        (with their vocabulary ``index``, sorted), indexed in that order; ``mine`` are the
+        post's tags (vocabulary indices, sorted), whose ``vocabulary`` rows, ``cells``,
+        ``placing`` cells and ``companions`` these are."""
+        table = rated
+        index = table.column("index").to_numpy()
+
+        def at(values) -> np.ndarray:
+            return np.searchsorted(index, np.asarray(values, dtype=np.int64))
+
+        tags = tuple(table.column("tag").to_pylist())
+        mine_at = at(mine)
+        idf = np.zeros(len(index))
+        idf[mine_at] = vocabulary.column("idf").to_numpy()
+        feature = vocabulary.column("feature").to_numpy() >= 0
+        column = np.full(len(index), -1, dtype=np.int64)
+        column[mine_at[feature]] = np.arange(int(feature.sum()))
+        projection = kmeans_centres = None
+        if centres is not None:
+            kmeans_centres = _matrix(centres.column("centre"))
+            projection = np.zeros((int(feature.sum()), kmeans_centres.shape[1]))
+            if feature.any():
+                projection = _matrix(vocabulary.column("projection").filter(pa.array(feature)))
+        norm2 = {int(c): float(v) for c, v in about["centre_norm2"].items()}
+        settings = {k: v for k, v in about.items() if k not in _MODEL_KEYS}
+
+        def centres_of(t: pa.Table, norms=None) -> TagCentres:
+            return TagCentres(
+                t.column("category_id").to_numpy().astype(np.int64),
+                at(t.column("tag_index").to_numpy()),
+                t.column("weight").to_numpy(),
+                norms,
+            )
+
+        return cls(
+            method=about["method"],
+            distance_measure=about["distance_measure"],
+            n_posts=about["posts"],
+            tags=tags,
+            df=table.column("posts").to_numpy(),
+            idf=idf,
+            column=column,
+            centres=centres_of(cells, norm2),
+            cell_posts=cells.column("posts").to_numpy(),
+            generic=np.flatnonzero(table.column("generic").to_numpy(zero_copy_only=False)),
+            categories=categories,
+            projection=projection,
+            kmeans_centres=kmeans_centres,
+            placing=None if placing is None else centres_of(placing),
+            excluded=tuple(about["excluded_tags"]),
+            settings=settings,
+            stats=TagStats.from_table(table, tags, settings.get("popularity_source", "")),
+            neighbours=Neighbours.of(
+                at(companions.column("tag_index").to_numpy()),
+                at(companions.column("neighbour_index").to_numpy()),
+                companions.column("score").to_numpy(),
+                companions.column("posts").to_numpy(),
+                len(index),
+            ),
+            partial=True,
+        )
+
+
+class PartReader:
+    """Reads a local model folder's Parquet files in part: only the row groups whose
+    statistics say they can hold the wanted values of the files' sort column, each once.
+    ``rows`` counts the rows it read, by file; ``current`` is the file it reads (for
+    errors)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = Path(folder)
+        self.rows: dict[str, int] = {}
+        self.current = "model.json"
+        self._groups: dict[tuple[str, int], pa.Table] = {}
+
+    def _group(self, name: str, parquet: pq.ParquetFile, group: int) -> pa.Table:
+        if (name, group) not in self._groups:
+            self._groups[name, group] = self._counted(name, parquet.read_row_group(group))
+        return self._groups[name, group]
+
+    def read_bytes(self, name: str) -> bytes:
+        self.current = name
+        return (self.folder / name).read_bytes()
+
+    def _counted(self, name: str, table: pa.Table) -> pa.Table:
+        self.rows[name] = self.rows.get(name, 0) + table.num_rows
+        return table
+
+    def whole(self, name: str) -> pa.Table:
+        self.current = name
+        return self._counted(name, pq.read_table(self.folder / name))
+
+    def by_value(self, name: str, column: str, values: list) -> pa.Table:
+        """The rows whose ``column`` (the file's sort column) is one of ``values``."""
+        self.current = name
+        parquet = pq.ParquetFile(self.folder / name)
+        wanted = sorted(values)
+        at = parquet.schema_arrow.get_field_index(column)
+        parts = []
+        for group in range(parquet.num_row_groups) if wanted else ():
+            stats = parquet.metadata.row_group(group).column(at).statistics
+            if stats is not None and stats.has_min_max:
+                first = bisect.bisect_left(wanted, stats.min)
+                if first == len(wanted) or wanted[first] > stats.max:
+                    continue
+            part = self._group(name, parquet, group)
+            keep = pc.is_in(
+                part.column(column), value_set=pa.array(wanted, part.schema.field(column).type)
+            )
+            parts.append(part.filter(keep))
+        return pa.concat_tables(parts) if parts else parquet.schema_arrow.empty_table()
+
+    def rated(self, indices: np.ndarray) -> pa.Table:
+        """The ``tags.parquet`` rows of the vocabulary ``indices`` (sorted), with their
+        ``index``."""
+        table = self.by_position("tags.parquet", indices)
+        return table.append_column("index", pa.array(np.asarray(indices, dtype=np.int64)))
+
+    def by_position(self, name: str, positions: np.ndarray) -> pa.Table:
+        """The rows at ``positions`` (sorted row numbers), in that order."""
+        self.current = name
+        parquet = pq.ParquetFile(self.folder / name)
+        size = parquet.metadata.row_group(0).num_rows if parquet.num_row_groups else 1
+        groups = np.unique(np.asarray(positions, dtype=np.int64) // size)
+        if not len(groups):
+            return parquet.schema_arrow.empty_table()
+        read = pa.concat_tables([self._group(name, parquet, int(g)) for g in groups])
+        starts = np.searchsorted(groups, positions // size)
+        return read.take(pa.array(starts * size + positions % size))
+
+
+# how a tag rates against the article's criteria (tagspark.popularity), in every listed and
+# every suggested tag
+RATING_FIELDS = [
+    ("popularity", pa.int64()),
+    ("popularity_source", pa.string()),
+    ("band", pa.string()),
+    ("specificity", pa.float64()),
+    ("recommended", pa.bool_()),
+]
 CATEGORY_FIELDS = pa.struct(
-    [
-        ("tag", pa.string()),
-        ("weight", pa.float64()),
-        ("posts", pa.int64()),
-        ("popularity", pa.int64()),
-        ("popularity_source", pa.string()),
-        ("band", pa.string()),
-        ("specificity", pa.float64()),
-        ("recommended", pa.bool_()),
-    ]
+    [("tag", pa.string()), ("weight", pa.float64()), ("posts", pa.int64()), *RATING_FIELDS]
 )
 
 
@@ -312,6 +564,20 @@ def categories_from(table: pa.Table) -> list[Category]:
         )
         for row in table.to_pylist()
     ]
+
+
+def neighbours_table(neighbours: Neighbours) -> pa.Table:
+    """``tag_index, neighbour_index, score, posts``, by tag index (then heaviest first, as
+    :class:`Neighbours` holds them): a reader filtering on ``tag_index`` reads only the row
+    groups of its tags."""
+    return pa.table(
+        {
+            "tag_index": pa.array(neighbours.tag, pa.int32()),
+            "neighbour_index": pa.array(neighbours.neighbour, pa.int32()),
+            "score": pa.array(neighbours.score, pa.float64()),
+            "posts": pa.array(neighbours.posts, pa.int64()),
+        }
+    )
 
 
 def model_folder(path: str) -> str:
@@ -357,14 +623,50 @@ def _matrix(column: pa.ChunkedArray) -> np.ndarray:
     return values.reshape(n, len(values) // n if n else 0)
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table, row_group_size: int | None = None) -> bytes:
     sink = io.BytesIO()
-    pq.write_table(table, sink)
+    pq.write_table(table, sink, row_group_size=row_group_size)
     return sink.getvalue()
 
 
-def _table(data: bytes) -> pa.Table:
-    return pq.read_table(pa.BufferReader(data))
+def _about(folder: str, read) -> dict:
+    """``model.json`` of the model in ``folder``, checked: a tagspark model of this version.
+
+    Raises
+    ------
+    InputError
+        No model.json, one that does not parse, of another format or of another version.
+    """
+    try:
+        about = json.loads(read("model.json"))
+    except FileNotFoundError:
+        raise InputError(
+            f"'{folder}' holds no tagspark model (no model.json); give the model/ folder "
+            "of a tagspark cluster output, or the output folder itself"
+        ) from None
+    except (ValueError, OSError) as exc:
+        raise _damaged(folder, "model.json", exc) from None
+    if not isinstance(about, dict) or about.get("format") != FORMAT:
+        raise InputError(
+            f"'{folder}/model.json' is not a tagspark model's (format "
+            f"{about.get('format') if isinstance(about, dict) else None!r}); give the "
+            "model/ folder of a tagspark cluster output"
+        )
+    if about.get("version") != VERSION:
+        raise InputError(
+            f"'{folder}' holds a tagspark model of version {about.get('version')!r}; this "
+            f"tagspark reads version {VERSION}: fit the model again with this version "
+            "(tagspark cluster)"
+        )
+    return about
+
+
+def _damaged(folder: str, name: str, exc: BaseException) -> InputError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(
+        f"'{folder}/{name}' is damaged or not of this tagspark's model format ({reason}); "
+        "copy the model folder again, or fit the model again (tagspark cluster)"
+    )
 
 
 def _local_writer(folder: str):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tagspark.centres import MIXED_ID, Cells
+from tagspark.codec import ranks_within
 
 MIXED_NAME = "mixed"
 
@@ -69,9 +70,7 @@ def top_tags(
         )
     ]
     # the cells come grouped by category: each one's rank is its place after the first
-    category = cells.category[order]
-    first = np.flatnonzero(np.r_[True, category[1:] != category[:-1]])
-    rank = np.arange(len(order)) - np.repeat(first, np.diff(np.r_[first, len(order)]))
+    rank = ranks_within(cells.category[order])
     ranked: dict[int, list[RankedTag]] = {}
     for i in order[rank < n]:
         ranked.setdefault(int(cells.category[i]), []).append(

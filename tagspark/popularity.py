@@ -169,24 +169,10 @@ def tag_stats(model, cfg: PopularityConfig, counts: dict[str, int] | None = None
     df = np.asarray(model.df, dtype=float)
     specificity = np.divide(top_posts, df, out=np.zeros(n_tags), where=df > 0)
     share = df / max(model.n_posts, 1)
-    counts = counts or {}
-    known = np.array([counts.get(t, -1) for t in model.tags], dtype=np.int64)
-    from_file = known >= 0
-    popularity = np.where(from_file, known, np.round(share * cfg.network_posts)).astype(np.int64)
-    band = np.where(
-        popularity < cfg.min_posts,
-        TOO_RARE,
-        np.where(popularity > cfg.max_posts, TOO_POPULAR, IN_BAND),
-    )
     generic = np.zeros(n_tags, dtype=bool)
     generic[model.generic] = True
-    recommended = (
-        (band == IN_BAND)
-        & ~generic
-        & (top_category != MIXED_ID)
-        & (specificity >= cfg.min_specificity)
-    )
-    return TagStats(
+    unrated = np.zeros(n_tags, dtype=np.int64)
+    structure = TagStats(
         model.tags,
         model.df.astype(np.int64),
         share,
@@ -194,10 +180,42 @@ def tag_stats(model, cfg: PopularityConfig, counts: dict[str, int] | None = None
         top_weight,
         specificity,
         generic,
-        popularity,
-        from_file,
-        band,
-        recommended,
+        unrated,
+        unrated.astype(bool),
+        unrated.astype(str),
+        unrated.astype(bool),
+        source="",
+    )
+    return rerated(structure, cfg, counts or {})
+
+
+def rerated(stats: TagStats, cfg: PopularityConfig, counts: dict[str, int]) -> TagStats:
+    """``stats`` with each tag's popularity (from ``counts``, else estimated as ``share x
+    network_posts``), band and recommended mark under ``cfg``; what the corpus says of the
+    tags (posts, share, top category, specificity, generic) kept. Each tag needs only its
+    own row, so a model read in part (:meth:`tagspark.model.TagModel.load_for`) is rated
+    as the whole one is."""
+    known = np.array([counts.get(t, -1) for t in stats.tags], dtype=np.int64)
+    from_file = known >= 0
+    popularity = np.where(from_file, known, np.round(stats.share * cfg.network_posts))
+    popularity = popularity.astype(np.int64)
+    band = np.where(
+        popularity < cfg.min_posts,
+        TOO_RARE,
+        np.where(popularity > cfg.max_posts, TOO_POPULAR, IN_BAND),
+    )
+    recommended = (
+        (band == IN_BAND)
+        & ~stats.generic
+        & (stats.top_category != MIXED_ID)
+        & (stats.specificity >= cfg.min_specificity)
+    )
+    return dataclasses.replace(
+        stats,
+        popularity=popularity,
+        from_file=from_file,
+        band=band,
+        recommended=recommended,
         source=describe_source(cfg, counts),
     )
 

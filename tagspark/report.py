@@ -6,9 +6,10 @@ The page embeds its data as JSON and draws everything with its own script
 the run at a glance, a bar chart of category sizes and the k-selection curve (inline SVG),
 category cards with weight bars and popularity marks, generic tags and the mixed bucket, the
 evaluation against labels, a search box that filters the cards as you type, tags that show
-every category they appear in when clicked, and a "tags for my post" box that ranks the
-categories by how much their tags weigh the post's tags (as ``tagspark suggest`` does in tag
-space) and lists their recommended tags. Pure Python: ``tagspark report`` needs no Spark.
+every category they appear in when clicked, and a "tags for my post" box that ranks tags by
+how well they go with the post's tags, as ``tagspark suggest`` does
+(:func:`tagspark.suggest.ranked`), from the companions of every listed tag embedded in the
+page (:func:`suggest_data`). Pure Python: ``tagspark report`` needs no Spark.
 """
 
 from __future__ import annotations
@@ -18,12 +19,59 @@ import json
 from importlib import resources
 from typing import Any
 
+import numpy as np
+
 from tagspark.centres import MIXED_ID
 from tagspark.naming import Category
 
+# the companions of each listed tag that the page embeds (the model keeps up to
+# suggest.neighbours): a post of one listed tag gets the same first PAGE_COMPANIONS
+# suggestions as tagspark suggest; at k=200 with 20 tags a category the page stays under
+# 3 MB even when every companion is another tag
+PAGE_COMPANIONS = 15
+_BANDS = ("too_rare", "in_band", "too_popular")
 
-def report_data(categories: list[Category], metadata: dict[str, Any]) -> dict[str, Any]:
-    """What the page shows, as JSON-able data."""
+
+def suggest_data(model) -> dict[str, Any] | None:
+    """What the page's "tags for my post" ranks with: every listed tag's first
+    :data:`PAGE_COMPANIONS` companions (``companions[tag] = [[name, score, posts], ...]``,
+    names as indices into ``names``, which are in the vocabulary's order, so that ties
+    fall as in :func:`tagspark.suggest.ranked`), and for each name its band, recommended
+    mark and category (``stats``). None without a model."""
+    if model is None or model.neighbours is None:
+        return None
+    nb, stats = model.neighbours, model.stats
+    listed = sorted({model.position[t.tag] for c in model.categories for t in c.tags})
+    rows = {
+        i: slice(nb.offsets[i], min(nb.offsets[i + 1], nb.offsets[i] + PAGE_COMPANIONS))
+        for i in listed
+    }
+    used = np.unique(np.concatenate([[*listed], *[nb.neighbour[r] for r in rows.values()]]))
+    slot = {int(i): k for k, i in enumerate(used)}
+    return {
+        "names": [model.tags[i] for i in used],
+        "stats": [
+            [
+                _BANDS.index(str(stats.band[i])) if str(stats.band[i]) in _BANDS else -1,
+                int(bool(stats.recommended[i])),
+                int(stats.top_category[i]),
+            ]
+            for i in used
+        ],
+        "companions": {
+            model.tags[i]: [
+                [slot[int(j)], float(f"{w:.6g}"), int(c)]
+                for j, w, c in zip(nb.neighbour[r], nb.score[r], nb.posts[r], strict=True)
+            ]
+            for i, r in rows.items()
+        },
+        "bands": list(_BANDS),
+    }
+
+
+def report_data(categories: list[Category], metadata: dict[str, Any], model=None) -> dict[str, Any]:
+    """What the page shows, as JSON-able data; with the ``model``, what its "tags for my
+    post" box ranks with (:func:`suggest_data`)."""
     counts = metadata.get("counts", {})
     total = max(sum(c.size for c in categories), 1)
     cfg = metadata.get("config", {})
@@ -72,6 +120,7 @@ def report_data(categories: list[Category], metadata: dict[str, Any]) -> dict[st
         "generic": metadata.get("generic_tags") or [],
         "curve": chosen,
         "evaluation": metadata.get("evaluation"),
+        "suggest": suggest_data(model),
     }
 
 
@@ -81,9 +130,11 @@ def _title(metadata: dict[str, Any]) -> str:
     return f"tagspark categories: {source}" if paths else "tagspark categories"
 
 
-def report_html(categories: list[Category], metadata: dict[str, Any]) -> str:
-    """The page for ``categories`` (largest first, rated) of the run in ``metadata``."""
-    data = report_data(categories, metadata)
+def report_html(categories: list[Category], metadata: dict[str, Any], model=None) -> str:
+    """The page for ``categories`` (largest first, rated) of the run in ``metadata``; with
+    the fitted ``model`` (a :class:`tagspark.model.TagModel`), its "tags for my post" box
+    ranks as ``tagspark suggest`` does."""
+    data = report_data(categories, metadata, model)
     embedded = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     embedded = embedded.replace("</", "<\\/")  # never ends the script element early
     assets = resources.files("tagspark") / "data"

@@ -5,9 +5,11 @@ pyarrow alone: no Spark starts, so one post answers in well under a second.
 places one (:meth:`tagspark.model.TagModel.category_of`), and its next best categories
 follow (by the distance of its embedding to their k-means centres for ``spectral``/``svd``,
 else by how much their centres weigh its tags), up to :data:`PLACES` and only those whose
-centres weigh its tags nearly as much (:data:`NEAR`). Candidates are the
-tags of those categories the post does not carry, generic tags left out; recommended ones
-(:mod:`tagspark.popularity`) first, then by category and weight (:func:`candidates`).
+centres weigh its tags nearly as much (:data:`NEAR`) (:func:`places`). The suggestions are
+ranked by how well they go with the post's own tags (:func:`ranked`: each tag's companions
+of :mod:`tagspark.neighbours`, added up over the post's tags), each with why and with its
+popularity band (:mod:`tagspark.popularity`); the same function ranks a whole batch of
+posts for ``suggest --input``.
 
 ``search``: categories holding a tag equal to the query or starting with it, ranked by that
 tag's weight in them.
@@ -23,9 +25,8 @@ import pyarrow as pa
 
 from tagspark import popularity
 from tagspark.centres import MIXED_ID, remoteness
-from tagspark.codec import tag_values, unpack_sets
-from tagspark.model import EMBEDDING_METHODS, TagModel
-from tagspark.popularity import ESTIMATE, FILE
+from tagspark.codec import ranks_within, tag_values, unpack_sets
+from tagspark.model import EMBEDDING_METHODS, RATING_FIELDS, TagModel
 from tagspark.tagrules import extract_hashtags, normalise_tags, parse_tag_text
 
 PLACES = 3
@@ -34,11 +35,17 @@ PLACES = 3
 NEAR = 0.5
 
 
-def post_tags(model: TagModel, tags: str | None = None, caption: str | None = None) -> list[str]:
+def post_tags(
+    model: TagModel | None, tags: str | None = None, caption: str | None = None
+) -> list[str]:
     """The post's tags normalised as the job does: ``tags`` as a tag list written as text
-    (``"#espresso #grinder"`` or ``"espresso, grinder"``), else the hashtags of ``caption``."""
+    (``"#espresso #grinder"`` or ``"espresso, grinder"``), else the hashtags of ``caption``;
+    at most the model's ``max_tags_per_post`` (every one of them without a model)."""
     raw = parse_tag_text(tags) if tags is not None else extract_hashtags(caption or "")
-    return normalise_tags(raw, model.settings.get("tags", {}).get("max_tags_per_post", 30))
+    limit = len(raw) if model is None else None
+    if limit is None:
+        limit = model.settings.get("tags", {}).get("max_tags_per_post", 30)
+    return normalise_tags(raw, max(limit, 1))
 
 
 def rated_with(model: TagModel, path: str) -> TagModel:
@@ -47,7 +54,7 @@ def rated_with(model: TagModel, path: str) -> TagModel:
     from tagspark.config import PopularityConfig
 
     cfg = PopularityConfig(**dict(model.settings.get("popularity", {}), file=path))
-    stats = popularity.tag_stats(model, cfg, popularity.read_popularity(path))
+    stats = popularity.rerated(model.stats, cfg, popularity.read_popularity(path))
     settings = dict(model.settings, popularity_source=stats.source)
     rated = popularity.rated(model.categories, stats, model.position)
     return dataclasses.replace(model, categories=rated, settings=settings, stats=stats)
@@ -89,12 +96,18 @@ def places(model: TagModel, packed: pa.Array) -> list[tuple[int, float]]:
     ]
 
 
-def suggest(model: TagModel, tags: list[str], n: int = 15) -> dict[str, Any]:
+def suggest(
+    model: TagModel,
+    tags: list[str],
+    n: int = 15,
+    prefer_in_band: bool = False,
+    recommended_only: bool = False,
+) -> dict[str, Any]:
     """Suggestions for a post with the (normalised) ``tags``, as a JSON-able dict:
     ``input_tags``, ``known_tags``, ``unknown_tags``, ``categories`` (``id, name, size,
-    distance``), ``suggestions`` (:func:`candidates`: ``tag, category_id, category, weight,
-    posts, popularity, popularity_source, band, specificity, recommended``),
-    ``popularity`` (its source) and ``message`` (why there are none, or null)."""
+    distance``: :func:`places`), ``suggestions`` (:func:`ranked`), ``popularity`` (its
+    source), ``popularity_note`` (what an estimate assumes, when it rates most tags out of
+    the band) and ``message`` (why there are none, or null)."""
     packed, unknown = model.pack([tags])
     known = [t for t in tags if t not in set(unknown[0])]
     result: dict[str, Any] = {
@@ -102,62 +115,237 @@ def suggest(model: TagModel, tags: list[str], n: int = 15) -> dict[str, Any]:
         "known_tags": known,
         "unknown_tags": unknown[0],
         "popularity": model.settings.get("popularity_source"),
+        "popularity_note": popularity_note(model),
         "categories": [],
         "suggestions": [],
         "message": None,
     }
     if not known:
-        result["message"] = (
-            "none of the post's tags is known to the model: nothing to place it by"
-            if tags
-            else "the post has no tags"
-        )
+        result["message"] = str(why_none(np.array([bool(tags)]), np.array([False]))[0])
         return result
-    placed = places(model, packed)
-    if not placed:
-        result["message"] = "the post has only generic tags: it belongs to no category (mixed)"
-        return result
-    for cid, distance in placed:
+    for cid, distance in places(model, packed):
         category = model.by_id[cid]
         result["categories"].append(
             {"id": cid, "name": category.name, "size": category.size, "distance": distance}
         )
-    result["suggestions"] = candidates(model, packed, [c for c, _ in placed], n)
+    found = ranked(model, packed, n, prefer_in_band, recommended_only)
+    result["suggestions"] = found.to_pylist()[0]
+    if not result["suggestions"]:
+        category = np.array([result["categories"][0]["id"] if result["categories"] else MIXED_ID])
+        yes = np.array([True])
+        result["message"] = str(why_none(yes, yes, category, recommended_only)[0])
     return result
 
 
-def candidates(model: TagModel, packed: pa.Array, categories: list[int], n: int) -> list[dict]:
-    """The ``n`` best tags of ``categories`` (best first) that the post (one packed set) does
-    not carry and that are not generic, ranked: recommended first, then by category, then by
-    weight there. A tag in several of them counts once, where it ranks best."""
-    stats, cells = model.stats, model.centres
-    have, _ = unpack_sets(packed)
-    wanted = np.isin(cells.category, categories) & ~np.isin(cells.idx, have)
-    at = np.flatnonzero(wanted & ~np.isin(cells.idx, model.generic))
-    idx, category = cells.idx[at], cells.category[at]
-    rank = np.searchsorted(np.sort(categories), category)
-    rank = np.argsort(categories)[rank]  # the category's place in ``categories``
-    recommended = stats.recommended[idx] & (stats.top_category[idx] == category)
-    order = np.lexsort((-cells.weight[at], rank, ~recommended))
-    _, first = np.unique(idx[order], return_index=True)  # each tag where it ranks best
-    found = []
-    for i in order[np.sort(first)][:n]:
-        t, cid = int(idx[i]), int(category[i])
-        found.append(
-            {
-                "tag": model.tags[t],
-                "category_id": cid,
-                "category": model.by_id[cid].name,
-                "weight": float(cells.weight[at[i]]),
-                "posts": int(model.cell_posts[at[i]]),
-                "popularity": int(stats.popularity[t]),
-                "popularity_source": FILE if stats.from_file[t] else ESTIMATE,
-                "band": str(stats.band[t]),
-                "specificity": round(float(stats.specificity[t]), 4),
-                "recommended": bool(recommended[i]),
-            }
-        )
-    return found
+def why_none(
+    has_tags: np.ndarray,
+    has_known: np.ndarray,
+    category: np.ndarray | None = None,
+    recommended_only: bool = False,
+) -> np.ndarray:
+    """Why each post (without suggestions) has none: no tags, none known, only generic
+    ones (its ``category`` is mixed), or no tag of the corpus goes with them."""
+    none_fit = "no tag of the corpus goes with the post's tags" + (
+        " and is recommended" if recommended_only else ""
+    )
+    if category is None:
+        category = np.zeros(len(has_tags), dtype=np.int64)
+    return np.select(
+        [~has_tags, ~has_known, category == MIXED_ID],
+        [
+            "the post has no tags",
+            "none of the post's tags is known to the model: nothing to place it by",
+            "the post has only generic tags: it belongs to no category (mixed)",
+        ],
+        default=none_fit,
+    )
+
+
+SUGGESTION_FIELDS = pa.struct(
+    [
+        ("tag", pa.string()),
+        ("score", pa.float64()),
+        ("goes_with", pa.list_(pa.struct([("tag", pa.string()), ("posts", pa.int64())]))),
+        ("source", pa.string()),
+        ("category_id", pa.int32()),
+        ("category", pa.string()),
+        ("posts", pa.int64()),
+        *RATING_FIELDS,
+    ]
+)
+# where a suggestion comes from: the tags that go with the post's tags, or (for a post
+# whose tags have no companions, e.g. all rare) its category's listed tags
+NEIGHBOURS, CATEGORY = "neighbours", "category"
+
+
+def ranked(
+    model: TagModel,
+    packed: pa.Array,
+    n: int,
+    prefer_in_band: bool = False,
+    recommended_only: bool = False,
+) -> pa.ListArray:
+    """The ``n`` best tags for each post of a packed ``idx`` column, best first, as a list
+    of :data:`SUGGESTION_FIELDS` a post: the one ranking of ``suggest``, ``suggest
+    --input`` and the Python API, vectorised over the batch.
+
+    A candidate ``t`` scores ``sum over the post's tags i of w(i, t)``
+    (:mod:`tagspark.neighbours`); it ``goes_with`` the post's tags it co-occurs with, each
+    with the posts that carry both. Left out: the post's own tags and generic tags; with
+    ``recommended_only``, every tag not recommended. ``prefer_in_band`` puts tags in the
+    popularity band first. A post with fewer than ``n`` such tags (its tags have no
+    companions: rare, or too rare for the features) gets its category's listed tags after
+    them, by their weight there (``source`` says which).
+    """
+    n_tags = len(model.tags)
+    idx, rows = unpack_sets(packed)
+    nb = model.neighbours
+    lo, count = nb.offsets[idx], nb.offsets[idx + 1] - nb.offsets[idx]
+    occurrence = np.repeat(np.arange(len(idx)), count)
+    at = np.arange(count.sum()) + np.repeat(lo - np.cumsum(count) + count, count)
+    # the category fallback: each post's category's listed tags, scored below any companion
+    fallback_row, fallback_tag, fallback_weight = _category_tags(model, packed)
+    row = np.concatenate([rows[occurrence], fallback_row])
+    tag = np.concatenate([nb.neighbour[at], fallback_tag])
+    # one pair a (post, candidate), in (post, tag) order
+    keys, pair = np.unique(row * n_tags + tag, return_inverse=True)
+    companion_pair = pair[: len(at)]
+    total = np.bincount(companion_pair, nb.score[at], minlength=len(keys))
+    category_only = np.bincount(companion_pair, minlength=len(keys)) == 0
+    weight = np.zeros(len(keys))  # a post's category lists a tag once
+    weight[pair[len(at) :]] = fallback_weight
+    out_row, out_tag = keys // n_tags, keys % n_tags
+    # left out: the post's own tags (both key lists are sorted), generic tags and, with
+    # recommended_only, every tag not recommended
+    own = rows * n_tags + idx
+    slot = np.minimum(np.searchsorted(own, keys), max(len(own) - 1, 0))
+    allowed = ~model.stats.generic[out_tag]
+    if len(own):
+        allowed &= own[slot] != keys
+    if recommended_only:
+        allowed &= model.stats.recommended[out_tag]
+    candidates = np.flatnonzero(allowed)
+    # within a post: companions before category-only tags (in-band ones first with
+    # prefer_in_band), by score, else by weight; ties keep the (post, tag) order
+    group = category_only[candidates].astype(np.int8)
+    if prefer_in_band:
+        group += 2 * (model.stats.band[out_tag[candidates]] != popularity.IN_BAND)
+    value = np.where(category_only, weight, total)[candidates]
+    order = candidates[np.lexsort((-value, group, out_row[candidates]))]
+    chosen = order[ranks_within(out_row[order]) < n]
+    # why: the companions behind each chosen pair that co-occur with the post's tags
+    place = np.full(len(keys), -1, dtype=np.int64)
+    place[chosen] = np.arange(len(chosen))
+    entry = place[companion_pair]
+    hit = (entry >= 0) & (nb.posts[at] > 0)
+    reasons = _goes_with(model, entry[hit], idx[occurrence][hit], nb.posts[at][hit], len(chosen))
+    return _suggestions(model, out_row[chosen], out_tag[chosen], total[chosen],
+                        category_only[chosen], reasons, len(packed))  # fmt: skip
+
+
+def _category_tags(model: TagModel, packed: pa.Array) -> tuple[np.ndarray, ...]:
+    """``row, tag, weight``: every listed tag of each post's category (none for mixed)."""
+    category = model.category_of(packed)
+    listed = _listed(model)
+    rows, tags, weights = [], [], []
+    for c in np.unique(category[category != MIXED_ID]):
+        members = np.flatnonzero(category == c)
+        tag, weight = listed.get(int(c), (np.zeros(0, np.int64), np.zeros(0)))
+        rows.append(np.repeat(members, len(tag)))
+        tags.append(np.tile(tag, len(members)))
+        weights.append(np.tile(weight, len(members)))
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(rows), np.concatenate(tags), np.concatenate(weights)
+
+
+def _listed(model: TagModel) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each category's listed tags (vocabulary indices) and their weights; a model read in
+    part holds those of the post's category only."""
+    cached = model.__dict__.get("_listed_tags")
+    if cached is None:
+        cached = {}
+        for c in model.categories:
+            held = [t for t in c.tags if t.tag in model.position]
+            if c.id != MIXED_ID and held:
+                cached[c.id] = (
+                    np.array([model.position[t.tag] for t in held], dtype=np.int64),
+                    np.array([t.weight for t in held], dtype=float),
+                )
+        model.__dict__["_listed_tags"] = cached
+    return cached
+
+
+def _goes_with(
+    model: TagModel, slot: np.ndarray, via: np.ndarray, posts: np.ndarray, n_chosen: int
+) -> pa.ListArray:
+    """For each of ``n_chosen`` suggestions, the post's tags it co-occurs with (most posts
+    first) and in how many posts: ``via`` and ``posts`` of the companion entries behind
+    suggestion ``slot``."""
+    order = np.lexsort((via, -posts, slot))
+    slot, tag, count = slot[order], via[order], posts[order]
+    offsets = np.zeros(n_chosen + 1, dtype=np.int32)
+    np.cumsum(np.bincount(slot, minlength=n_chosen), out=offsets[1:])
+    names = pa.array(model.tags, pa.string()).take(pa.array(tag, pa.int64()))
+    entries = pa.StructArray.from_arrays([names, pa.array(count, pa.int64())], ["tag", "posts"])
+    return pa.ListArray.from_arrays(pa.array(offsets), entries)
+
+
+def _suggestions(
+    model: TagModel,
+    row: np.ndarray,
+    tag: np.ndarray,
+    score: np.ndarray,
+    category_only: np.ndarray,
+    reasons: pa.ListArray,
+    n_rows: int,
+) -> pa.ListArray:
+    """The list column of :data:`SUGGESTION_FIELDS` of ``n_rows`` posts from entries
+    ordered by ``row``, best first within it (``reasons`` in the same order)."""
+    stats = model.stats
+    names = {c.id: c.name for c in model.categories}
+    top = stats.top_category[tag]
+    fields = [
+        pa.array(model.tags, pa.string()).take(pa.array(tag, pa.int64())),
+        pa.array(score, pa.float64()),
+        reasons,
+        pa.array(np.where(category_only, CATEGORY, NEIGHBOURS)),
+        pa.array(top, pa.int32()),
+        pa.array([names.get(int(c)) for c in top], pa.string()),
+        pa.array(stats.posts[tag], pa.int64()),
+        pa.array(stats.popularity[tag], pa.int64()),
+        pa.array(np.where(stats.from_file[tag], popularity.FILE, popularity.ESTIMATE)),
+        pa.array(stats.band[tag].astype(str)),
+        pa.array(np.round(stats.specificity[tag], 4), pa.float64()),
+        pa.array(stats.recommended[tag], pa.bool_()),
+    ]
+    entries = pa.StructArray.from_arrays(fields, fields=list(SUGGESTION_FIELDS))
+    offsets = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(row, minlength=n_rows), out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets), entries)
+
+
+def popularity_note(model: TagModel) -> str | None:
+    """What an estimated popularity assumes, when it rates most of the model's tags out of
+    the band (a small corpus times a network's posts makes almost every tag too popular);
+    None for counts from a file, or a band the estimate fills."""
+    stats = model.stats
+    if stats.from_file.any() or not len(stats.band):
+        return None
+    rated = model.settings.get("popularity", {})
+    network = rated.get("network_posts", 0)
+    if model.partial:  # the whole vocabulary's share, saved with the model
+        too_popular = float(model.settings.get("too_popular_share") or 0.0)
+    else:
+        too_popular = float(np.mean(stats.band == popularity.TOO_POPULAR))
+    if too_popular < 0.5:
+        return None
+    return (
+        f"popularity is estimated as a tag's share of the {model.n_posts:,} posts times "
+        f"{network:,} network posts (popularity.network_posts); that rates "
+        f"{too_popular:.0%} of the tags too popular, so few are recommended. Give real "
+        "counts with --popularity FILE, or set popularity.network_posts for your network"
+    )
 
 
 def search(model: TagModel, query: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -259,14 +259,15 @@ def files_for(rows: int, rows_per_file: int) -> int:
     return max(1, math.ceil(rows / rows_per_file))
 
 
-def write_rows(df: DataFrame, uri: str, fmt: str, rows: int, rows_per_file: int) -> None:
-    """Write ``df`` as ``fmt`` in files of about ``rows_per_file`` rows."""
-    (
-        df.repartition(files_for(rows, rows_per_file))
-        .write.option("maxRecordsPerFile", rows_per_file)
-        .format(fmt)
-        .save(uri)
-    )
+def write_rows(
+    df: DataFrame, uri: str, fmt: str, rows: int, rows_per_file: int, shuffle: bool = True
+) -> None:
+    """Write ``df`` as ``fmt`` in files of about ``rows_per_file`` rows; with ``shuffle``
+    off, each of its partitions writes its own files of at most that many rows (for rows
+    that are costly to move, such as suggestions: no task gathers them)."""
+    if shuffle:
+        df = df.repartition(files_for(rows, rows_per_file))
+    df.write.option("maxRecordsPerFile", rows_per_file).format(fmt).save(uri)
 
 
 def write_categories(storage: st.Storage, categories: list[Category], folder: str) -> None:

@@ -95,6 +95,8 @@ def test_the_spectral_model_holds_every_part_it_needs(runs):
         "centres.parquet",
         "metadata.json",
         "model.json",
+        "names.parquet",
+        "neighbours.parquet",
         "placing.parquet",
         "tags.parquet",
         "vocabulary.parquet",
@@ -262,7 +264,7 @@ def rated_model(runs, tmp_path_factory):
     return sg.rated_with(TagModel.load(str(outs["spectral"] / "model")), str(counts)), counts
 
 
-def test_suggest_leaves_out_the_posts_tags_and_puts_recommended_first(rated_model):
+def test_suggest_leaves_out_the_posts_and_generic_tags_and_ranks_by_fit(rated_model):
     model, _ = rated_model
     result = sg.suggest(model, sg.post_tags(model, "#Pasta #pizza #mycafe"), n=10)
     assert result["known_tags"] == ["pasta", "pizza"]
@@ -273,13 +275,13 @@ def test_suggest_leaves_out_the_posts_tags_and_puts_recommended_first(rated_mode
     tags = [s["tag"] for s in result["suggestions"]]
     assert "pasta" not in tags and "pizza" not in tags
     assert not {"love", "instagood"} & set(tags)  # generic tags are never suggested
-    assert {"risotto", "gelato", "espresso"} <= set(tags[:3])
-    flags = [s["recommended"] for s in result["suggestions"]]
-    assert flags == sorted(flags, reverse=True) and flags[0] is True
-    assert set(result["suggestions"][0]) == {
-        "tag", "category_id", "category", "weight", "posts", "popularity",
-        "popularity_source", "band", "specificity", "recommended",
-    }  # fmt: skip
+    # the food theme's other tags go with pasta and pizza: they come first, by score
+    assert set(tags[:3]) == {"risotto", "gelato", "espresso"}
+    scores = [s["score"] for s in result["suggestions"][:3]]
+    assert scores == sorted(scores, reverse=True) and scores[-1] > 0
+    assert all(s["recommended"] for s in result["suggestions"][:3])  # in the file's band
+    assert result["popularity_note"] is None  # real counts: nothing assumed
+    assert set(result["suggestions"][0]) == set(sg.SUGGESTION_FIELDS.names)
 
 
 @pytest.mark.parametrize("method", METHODS)

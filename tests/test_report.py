@@ -10,11 +10,15 @@ import re
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from tagspark.cli import main
+from tagspark.estimator import TagCategoriesModel
 from tagspark.naming import Category, RankedTag
+from tagspark.neighbours import Neighbours
 from tagspark.report import report_html
 from tests.conftest import write_jsonl
 from tests.test_quality import themed_posts
@@ -102,6 +106,30 @@ def test_a_catalogue_of_200_categories_stays_small():
     categories = [Category(c, f"tag{c}x0_tag{c}x1_tag{c}x2", (), 5000, tags(c)) for c in range(200)]
     page = report_html(categories, {"counts": {"kept": 10**6}})
     assert len(page.encode()) < 2_000_000
+    # with the post box's data: 4,000 listed tags with 50 companions each in the model,
+    # among 100,000 vocabulary tags
+    names = [t.tag for c in categories for t in c.tags] + [f"v{i}" for i in range(96_000)]
+    rng = np.random.default_rng(1)
+    listed = np.repeat(np.arange(4000), 50)
+    model = SimpleNamespace(
+        tags=tuple(names),
+        position={t: i for i, t in enumerate(names)},
+        categories=categories,
+        neighbours=Neighbours.of(
+            listed,
+            rng.integers(0, len(names), len(listed)),
+            rng.random(len(listed)),
+            rng.integers(0, 500, len(listed)),
+            len(names),
+        ),  # fmt: skip
+        stats=SimpleNamespace(
+            band=np.array(["in_band"] * len(names)),
+            recommended=np.ones(len(names), bool),
+            top_category=rng.integers(0, 200, len(names)),
+        ),
+    )
+    page = report_html(categories, {"counts": {"kept": 10**6}}, model)
+    assert 1_500_000 < len(page.encode()) < 3_000_000
 
 
 def test_search_click_and_post_box_in_a_real_browser(run, browser, tmp_path):
@@ -133,13 +161,19 @@ def test_search_click_and_post_box_in_a_real_browser(run, browser, tmp_path):
     assert info.startswith(f"#summit is in {len(holding)} categor") and holding[0] in info
     browser.find_element(By.ID, "clear").click()
 
-    # the post box names the category whose tags weigh the post's tags most
-    box = browser.find_element(By.ID, "post-tags")
-    box.send_keys("#pasta #pizza\n")
-    first = browser.find_element(By.CSS_SELECTOR, "#post-result li")
-    food = next(c["name"] for c in saved if any(t["tag"] == "pasta" for t in c["tags"][:5]))
-    assert first.get_attribute("data-category") == food
-    assert "#pasta" not in first.text  # the post's own tags are not offered back
+    # the post box ranks as tagspark suggest and the Python API do
+    api = TagCategoriesModel.load(str(run))
+    for post in ("#pasta #pizza", "#summit", "#yacht #love"):
+        box = browser.find_element(By.ID, "post-tags")
+        box.clear()
+        box.send_keys(post + "\n")
+        shown = [li.get_attribute("data-tag") for li in
+                 browser.find_elements(By.CSS_SELECTOR, "#post-result li")]  # fmt: skip
+        expected = [s["tag"] for s in api.suggest(post, 10)["suggestions"]]
+        assert shown[:3] == expected[:3] and len(shown) >= 3, post
+        assert not {"pasta", "pizza", "summit", "yacht", "love"} & set(shown)
+    first = browser.find_element(By.CSS_SELECTOR, "#post-result li").text
+    assert "goes with #yacht (" in first  # why it is offered
     shot = Path(os.environ.get("TAGSPARK_SCREENSHOT_DIR", tmp_path)) / "report.png"
     browser.save_screenshot(str(shot))  # the artifact: under the test's output folder
     assert shot.stat().st_size > 10_000

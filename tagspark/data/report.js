@@ -134,24 +134,54 @@ $("cards").addEventListener("click", (e) => {
     found.map((c) => `${c.name} (weight ${c.tags.find((t) => t.tag === tag).weight.toFixed(3)})`).join(", "));
 });
 
-// tags for my post: categories ranked by the weight their tags give the post's tags
+// tags for my post: the ranking of tagspark suggest (tagspark.suggest.ranked): a candidate
+// scores the sum of its companion scores over the post's tags, ties to the more frequent
+// tag; a post without companions gets the listed tags of the category they weigh most
+function suggestFor(mine, n) {
+  const S = D.suggest, total = new Map(), withs = new Map();
+  for (const t of mine) for (const [j, w, p] of ((S && S.companions[t]) || [])) {
+    if (mine.includes(S.names[j])) continue;
+    total.set(j, (total.get(j) || 0) + w);
+    if (p > 0) { if (!withs.has(j)) withs.set(j, []); withs.get(j).push([t, p]); }
+  }
+  const found = [...total.keys()].sort((a, b) => total.get(b) - total.get(a) || a - b)
+    .slice(0, n).map((j) => {
+      const [band, rec, category] = S.stats[j];
+      return {tag: S.names[j], score: total.get(j), band: S.bands[band] || "", recommended: !!rec,
+        category: (D.categories.find((c) => c.id === category) || {}).name || "",
+        goes_with: withs.get(j) || []};
+    });
+  if (found.length < n) {
+    const weigh = (c) => c.tags.filter((t) => mine.includes(t.tag)).reduce((a, t) => a + t.weight, 0);
+    const best = D.categories.filter((c) => !c.mixed && weigh(c) > 0)
+      .sort((a, b) => weigh(b) - weigh(a) || a.id - b.id)[0];
+    const taken = new Set(found.map((f) => f.tag));
+    for (const t of best ? best.tags : []) {
+      if (found.length >= n) break;
+      if (mine.includes(t.tag) || taken.has(t.tag)) continue;
+      found.push({tag: t.tag, score: 0, band: t.band || "", recommended: !!t.recommended,
+        category: best.name, goes_with: []});
+    }
+  }
+  return found;
+}
+
 $("post-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const mine = [...new Set($("post-tags").value.split(/[\s,;]+/).map(norm).filter(Boolean))];
   const out = $("post-result");
-  const scored = D.categories.filter((c) => !c.mixed).map((c) => ({c,
-    score: c.tags.filter((t) => mine.includes(t.tag)).reduce((a, t) => a + t.weight, 0)}))
-    .filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.c.id - b.c.id).slice(0, 3);
   if (!mine.length) { out.textContent = "Type a few tags first."; return; }
-  if (!scored.length) { out.textContent = "None of these tags is listed by a category."; return; }
+  const found = suggestFor(mine, 10);
+  if (!found.length) { out.textContent = "No listed tag goes with these tags."; return; }
   const list = el("ol", {});
-  for (const {c, score} of scored) {
-    const rec = c.tags.filter((t) => t.recommended && !mine.includes(t.tag)).map((t) => "#" + t.tag);
-    const other = c.tags.filter((t) => !t.recommended && !mine.includes(t.tag)).slice(0, 5).map((t) => "#" + t.tag);
-    list.append(el("li", {"data-category": c.name}, el("strong", {text: c.name}),
-      ` (score ${score.toFixed(3)}): `,
-      el("span", {class: "rec", text: rec.length ? "recommended " + rec.join(" ") : "no recommended tag"}),
-      other.length ? `; also ${other.join(" ")}` : ""));
+  for (const f of found) {
+    const why = f.goes_with.length ? "goes with " + f.goes_with.sort((a, b) => b[1] - a[1])
+      .map(([t, p]) => `#${t} (${p} posts)`).join(", ") : `listed by ${f.category}`;
+    list.append(el("li", {"data-tag": f.tag},
+      el("strong", {text: (f.recommended ? "\u2605 " : "") + "#" + f.tag}),
+      ` score ${f.score.toFixed(3)}, ${why}; `,
+      el("span", {class: "band " + f.band, text: f.band.replace("_", " ") || "no band"}),
+      ` ${f.category}`));
   }
   out.replaceChildren(list);
 });

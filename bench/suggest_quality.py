@@ -1,0 +1,196 @@
+"""How well ``tagspark suggest`` finds a post's hidden tags, side by side with two peers on
+the same split: the standard test of tag recommenders.
+
+    python bench/suggest_quality.py --input ../shared/data/stackexchange_5sites.jsonl --k 5
+
+The protocol: every 10th post (by line, the first line is post 0) with at least 2 tags is a
+test post; its tags are shuffled (seeded) and the first half (at least one) is its input,
+the rest hidden; every other post trains the model (``tagspark cluster --k K --seed 1``),
+and ``tagspark suggest --input`` gives 10 tags a test post. Scored on the tags a person
+should be offered: the model's generic tags (``model/metadata.json``) are left out of the
+hidden tags and of every method's list; a test post left with no hidden tag is not scored.
+recall@10 is the share of the hidden tags found (averaged over test posts), HR@10 the share
+of test posts with at least one found, precision@10 the found ones over 10.
+
+The peers, on the training posts: ``popular`` (the most frequent tags the post does not
+have) and ``co-occurrence`` (for each candidate t, the sum over the input tags i of P(t | i)
+= posts with both / posts with i; Sigurbjoernsson & van Zwol, WWW 2008), computed with
+scipy over every training post, unbounded. Tags are normalised as tagspark does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from scipy import sparse
+
+from tagspark.tagrules import extract_hashtags, normalise_tags
+
+TOP = 10
+
+
+def post_tags(record: dict) -> list[str]:
+    tags = record.get("tags")
+    if tags is None:
+        tags = extract_hashtags(record.get("caption") or record.get("text") or "")
+    return normalise_tags(tags if isinstance(tags, list) else str(tags).split(), 30)
+
+
+def split(path: Path, seed: int) -> tuple[list[list[str]], list[tuple[list[str], list[str]]]]:
+    """The training posts' tags, and each test post's (input, hidden) tags."""
+    rng = random.Random(seed)
+    train, test = [], []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines):
+            tags = post_tags(json.loads(line))
+            if number % 10 == 0 and len(tags) >= 2:
+                shuffled = tags[:]
+                rng.shuffle(shuffled)
+                half = max(1, len(shuffled) // 2)
+                test.append((shuffled[:half], shuffled[half:]))
+            elif tags:
+                train.append(tags)
+    return train, test
+
+
+def scores(lists: list[list[str]], test, generic: set[str]) -> dict[str, float]:
+    recall = hits = precision = 0.0
+    scored = 0
+    for (_, hidden), found in zip(test, lists, strict=True):
+        hidden = {t for t in hidden if t not in generic}
+        if not hidden:
+            continue
+        top = [t for t in found if t not in generic][:TOP]
+        right = len(hidden.intersection(top))
+        recall += right / len(hidden)
+        hits += right > 0
+        precision += right / TOP
+        scored += 1
+    return {
+        "recall@10": recall / scored,
+        "HR@10": hits / scored,
+        "precision@10": precision / scored,
+        "scored": scored,
+    }
+
+
+def peers(train, test, generic: set[str]) -> dict[str, list[list[str]]]:
+    """Each peer's ranked tags for every test post."""
+    names = sorted({t for tags in train for t in tags})
+    index = {t: i for i, t in enumerate(names)}
+    rows = np.repeat(np.arange(len(train)), [len(t) for t in train])
+    cols = np.array([index[t] for tags in train for t in tags], dtype=np.int64)
+    x = sparse.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(train), len(names)))
+    df = np.asarray(x.sum(axis=0)).ravel()
+    banned = np.array([t in generic for t in names])
+    popular = [i for i in np.lexsort((np.arange(len(names)), -df)) if not banned[i]][:200]
+    inputs = [[index[t] for t in given if t in index] for given, _ in test]
+    # P(t | i) for every input tag i of the test posts: one row each
+    wanted = np.unique(np.array([i for given in inputs for i in given], dtype=np.int64))
+    p = sparse.diags(1.0 / df[wanted]) @ (x[:, wanted].T @ x).tocsr()
+    slot = {int(i): k for k, i in enumerate(wanted)}
+    out_popular, out_cooc = [], []
+    for start in range(0, len(test), 5000):
+        chunk = inputs[start : start + 5000]
+        m_rows = np.repeat(np.arange(len(chunk)), [len(i) for i in chunk])
+        m_cols = np.array([slot[i] for given in chunk for i in given], dtype=np.int64)
+        m = sparse.csr_matrix(
+            (np.ones(len(m_cols)), (m_rows, m_cols)), shape=(len(chunk), len(wanted))
+        )
+        s = (m @ p).tocsr()  # sum over inputs i of P(t | i)
+        for r, given in enumerate(chunk):
+            have = set(given)
+            out_popular.append([names[i] for i in popular if i not in have][:TOP])
+            cand = s.indices[s.indptr[r] : s.indptr[r + 1]]
+            value = s.data[s.indptr[r] : s.indptr[r + 1]]
+            ok = ~banned[cand] & ~np.isin(cand, given)
+            cand, value = cand[ok], value[ok]
+            best = np.lexsort((cand, -value))[:TOP]  # names sort as indices do
+            out_cooc.append([names[c] for c in cand[best]])
+    return {"popular": out_popular, "co-occurrence": out_cooc}
+
+
+def tagspark_lists(train, test, k: int, work: Path, sets: list[str]) -> tuple[list, set, dict]:
+    """tagspark's suggestions for the test posts, its generic tags and its timings."""
+    train_file, test_file = work / "train.jsonl", work / "test.jsonl"
+    with train_file.open("w", encoding="utf-8") as out:
+        for i, tags in enumerate(train):
+            out.write(json.dumps({"id": f"train{i}", "tags": tags}, ensure_ascii=False) + "\n")
+    with test_file.open("w", encoding="utf-8") as out:
+        for i, (given, _) in enumerate(test):
+            out.write(json.dumps({"id": f"test{i}", "tags": given}, ensure_ascii=False) + "\n")
+    cli = [sys.executable, "-m", "tagspark.cli"]
+    extra = [a for s in sets for a in ("--set", s)]
+    start = time.perf_counter()
+    model, answers = str(work / "model"), str(work / "suggested")
+    subprocess.run([*cli, "cluster", "--input", str(train_file), "--output", model,
+                    "--k", str(k), "--seed", "1", "-q", *extra], check=True)  # fmt: skip
+    fitted = time.perf_counter() - start
+    start = time.perf_counter()
+    subprocess.run([*cli, "suggest", "--model", model, "--input", str(test_file),
+                    "--output", answers, "--n", str(TOP), "-q"], check=True)  # fmt: skip
+    answered = time.perf_counter() - start
+    metadata = json.loads((work / "model" / "model" / "metadata.json").read_text())
+    generic = {g["tag"] for g in metadata["generic_tags"]}
+    table = pq.read_table(work / "suggested" / "suggestions", columns=["id", "suggestions"])
+    found = {row["id"]: [s["tag"] for s in row["suggestions"] or []] for row in table.to_pylist()}
+    lists = [found.get(f"test{i}", []) for i in range(len(test))]
+    timings = {"cluster_s": round(fitted, 1), "suggest_input_s": round(answered, 1),
+               "fit_stages": metadata["timings_seconds"]}  # fmt: skip
+    return lists, generic, timings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", required=True, type=Path, help="JSON Lines posts")
+    parser.add_argument("--k", type=int, required=True, help="k of the model")
+    parser.add_argument("--seed", type=int, default=1, help="the shuffle's seed")
+    parser.add_argument("--set", dest="sets", action="append", default=[],
+                        help="a config override for the tagspark fit (repeatable)")  # fmt: skip
+    parser.add_argument("--keep", type=Path, help="keep the split, model and suggestions here")
+    parser.add_argument("--json", type=Path, help="also write the scores to this file")
+    args = parser.parse_args()
+
+    train, test = split(args.input, args.seed)
+    work = args.keep or Path(tempfile.mkdtemp(prefix="suggest-quality-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        ours, generic, timings = tagspark_lists(train, test, args.k, work, args.sets)
+        start = time.perf_counter()
+        lists = {**peers(train, test, generic), "tagspark": ours}
+        peer_s = time.perf_counter() - start
+    finally:
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    results = {name: scores(found, test, generic) for name, found in lists.items()}
+    base = results["co-occurrence"]["recall@10"]
+    print(
+        f"corpus {args.input}: {len(train):,} training posts, {len(test):,} test posts, "
+        f"k={args.k}, {len(generic)} generic tags left out"
+    )
+    print(f"{'method':<15}{'recall@10':>10}{'x co-occ':>10}{'HR@10':>8}{'P@10':>8}{'scored':>8}")
+    for name, r in results.items():
+        print(
+            f"{name:<15}{r['recall@10']:>10.3f}{r['recall@10'] / base:>10.2f}"
+            f"{r['HR@10']:>8.3f}{r['precision@10']:>8.3f}{r['scored']:>8,}"
+        )
+    print(
+        f"tagspark: cluster {timings['cluster_s']} s, suggest --input {timings['suggest_input_s']}"
+        f" s; peers {peer_s:.1f} s"
+    )
+    if args.json:
+        args.json.write_text(json.dumps({"results": results, "timings": timings}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
