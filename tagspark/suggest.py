@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from tagspark import popularity
 from tagspark.centres import MIXED_ID, remoteness
-from tagspark.codec import ranks_within, tag_values, unpack_sets
+from tagspark.codec import ranks_within, tag_values, unique_inverse, unpack_sets
 from tagspark.model import EMBEDDING_METHODS, RATING_FIELDS, TagModel
 from tagspark.tagrules import extract_hashtags, normalise_tags, parse_tag_text
 
@@ -208,7 +208,7 @@ def ranked(
     row = np.concatenate([rows[occurrence], fallback_row])
     tag = np.concatenate([nb.neighbour[at], fallback_tag])
     # one pair a (post, candidate), in (post, tag) order
-    keys, pair = np.unique(row * n_tags + tag, return_inverse=True)
+    keys, pair = unique_inverse(row * n_tags + tag)
     companion_pair = pair[: len(at)]
     total = np.bincount(companion_pair, nb.score[at], minlength=len(keys))
     category_only = np.bincount(companion_pair, minlength=len(keys)) == 0

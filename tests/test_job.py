@@ -145,7 +145,7 @@ def test_output_layout_and_schemas(spark, toy_run):
     }
     assert meta["generic_tags"] == [] and meta["choose_k"] is None
     assert meta["seed"] == 42 and meta["config"]["kmeans"]["k"] == 2
-    assert set(meta["timings_seconds"]) == {"read", "fit", "name", "write", "total"}
+    assert set(meta["timings_seconds"]) == {"read", "fit", "name", "neighbours", "write", "total"}
     # the cost by hand: with 3 dimensions for 3 tags the embedding is a rotation of each
     # set's x / sqrt(column sum of x), unit-normalised; k-means' cost is the weighted squared
     # distance of the points to their centres, the same for both categories
