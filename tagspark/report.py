@@ -15,6 +15,7 @@ page (:func:`suggest_data`). Pure Python: ``tagspark report`` needs no Spark.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 from importlib import resources
 from typing import Any
@@ -29,19 +30,24 @@ from tagspark.naming import Category
 # suggestions as tagspark suggest; at k=200 with 20 tags a category the page stays under
 # 3 MB even when every companion is another tag
 PAGE_COMPANIONS = 15
+# the tags whose companions the page holds: every listed tag, then the most frequent others
+PAGE_TAGS = 4000
 _BANDS = ("too_rare", "in_band", "too_popular")
 
 
 def suggest_data(model) -> dict[str, Any] | None:
-    """What the page's "tags for my post" ranks with: every listed tag's first
-    :data:`PAGE_COMPANIONS` companions (``companions[tag] = [[name, score, posts], ...]``,
+    """What the page's "tags for my post" ranks with: the first :data:`PAGE_COMPANIONS`
+    companions of every listed tag and of the most frequent others, :data:`PAGE_TAGS` tags
+    in all (``companions[tag] = [[name, score, posts], ...]``,
     names as indices into ``names``, which are in the vocabulary's order, so that ties
     fall as in :func:`tagspark.suggest.ranked`), and for each name its band, recommended
     mark and category (``stats``). None without a model."""
     if model is None or model.neighbours is None:
         return None
     nb, stats = model.neighbours, model.stats
-    listed = sorted({model.position[t.tag] for c in model.categories for t in c.tags})
+    listed = {model.position[t.tag] for c in model.categories for t in c.tags}
+    frequent = (i for i in range(len(model.tags)) if i not in listed)
+    listed = sorted(listed | set(itertools.islice(frequent, max(0, PAGE_TAGS - len(listed)))))
     rows = {
         i: slice(nb.offsets[i], min(nb.offsets[i + 1], nb.offsets[i] + PAGE_COMPANIONS))
         for i in listed

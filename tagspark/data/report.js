@@ -176,7 +176,7 @@ $("post-form").addEventListener("submit", (e) => {
   const list = el("ol", {});
   for (const f of found) {
     const why = f.goes_with.length ? "goes with " + f.goes_with.sort((a, b) => b[1] - a[1])
-      .map(([t, p]) => `#${t} (${p} posts)`).join(", ") : `listed by ${f.category}`;
+      .map(([t, p]) => `#${t} (${p} post${p === 1 ? "" : "s"})`).join(", ") : `listed by ${f.category}`;
     list.append(el("li", {"data-tag": f.tag},
       el("strong", {text: (f.recommended ? "\u2605 " : "") + "#" + f.tag}),
       ` score ${f.score.toFixed(3)}, ${why}; `,
