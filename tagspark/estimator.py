@@ -324,7 +324,7 @@ def suggested(
             tags = batch.column("tags")
             packed, hit = packed_tags(tags, known)
             category = model.category_of(packed).astype(np.int32)
-            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only)
+            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only, category)
             rows = pc.list_parent_indices(tags).to_numpy()
             unknown = lists(pc.list_flatten(tags).filter(pa.array(~hit)), rows[~hit], len(tags))
             has_tags = np.diff(tags.offsets.to_numpy()) > 0

@@ -184,6 +184,7 @@ def ranked(
     n: int,
     prefer_in_band: bool = False,
     recommended_only: bool = False,
+    category: np.ndarray | None = None,
 ) -> pa.ListArray:
     """The ``n`` best tags for each post of a packed ``idx`` column, best first, as a list
     of :data:`SUGGESTION_FIELDS` a post: the one ranking of ``suggest``, ``suggest
@@ -195,7 +196,8 @@ def ranked(
     ``recommended_only``, every tag not recommended. ``prefer_in_band`` puts tags in the
     popularity band first. A post with fewer than ``n`` such tags (its tags have no
     companions: rare, or too rare for the features) gets its category's listed tags after
-    them, by their weight there (``source`` says which).
+    them, by their weight there (``source`` says which). ``category``: each post's
+    (:meth:`TagModel.category_of`), when the caller has it already.
     """
     n_tags = len(model.tags)
     idx, rows = unpack_sets(packed)
@@ -204,7 +206,9 @@ def ranked(
     occurrence = np.repeat(np.arange(len(idx)), count)
     at = np.arange(count.sum()) + np.repeat(lo - np.cumsum(count) + count, count)
     # the category fallback: each post's category's listed tags, scored below any companion
-    fallback_row, fallback_tag, fallback_weight = _category_tags(model, packed)
+    if category is None:
+        category = model.category_of(packed)
+    fallback_row, fallback_tag, fallback_weight = _category_tags(model, category)
     row = np.concatenate([rows[occurrence], fallback_row])
     tag = np.concatenate([nb.neighbour[at], fallback_tag])
     # one pair a (post, candidate), in (post, tag) order
@@ -243,9 +247,9 @@ def ranked(
                         category_only[chosen], reasons, len(packed))  # fmt: skip
 
 
-def _category_tags(model: TagModel, packed: pa.Array) -> tuple[np.ndarray, ...]:
-    """``row, tag, weight``: every listed tag of each post's category (none for mixed)."""
-    category = model.category_of(packed)
+def _category_tags(model: TagModel, category: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``row, tag, weight``: every listed tag of each post's ``category`` (none for
+    mixed)."""
     listed = _listed(model)
     rows, tags, weights = [], [], []
     for c in np.unique(category[category != MIXED_ID]):
