@@ -433,8 +433,7 @@ class TagCategoriesModel(Model):
         ``tagspark suggest`` and ``suggest --input`` give. No Spark job runs."""
         from tagspark import suggest
 
-        text = tags if isinstance(tags, str) else " ".join(f"#{t}" for t in tags)
-        found = suggest.post_tags(self.model, tags=text)
+        found = suggest.post_tags(self.model, tags if isinstance(tags, str) else list(tags))
         return suggest.suggest(self.model, found, n, prefer_in_band, recommended_only)
 
     def save(self, path: str) -> None:

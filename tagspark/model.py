@@ -331,10 +331,11 @@ class TagModel:
         """The part of the local model folder ``folder`` that a post with the (normalised)
         ``tags`` needs, :attr:`partial`: the rows of its tags in every file, the
         statistics of their companions, and the listed tags of its category. What one
-        post reads grows with the post, not with the vocabulary (each file is sorted by
-        tag, in row groups of :data:`ROWS_PER_GROUP` or :data:`CELL_ROWS_PER_GROUP` rows,
-        and only the row groups that can hold its tags are read; ``reader.rows`` counts
-        them). It places, suggests and rates as the whole model does.
+        post reads grows with the post, not with the vocabulary: ``names.parquet`` is
+        sorted by tag and the other files by tag index, in row groups of
+        :data:`ROWS_PER_GROUP` or :data:`CELL_ROWS_PER_GROUP` rows, and only the row groups
+        that can hold its tags are read (``reader.rows`` counts them). It places, suggests
+        and rates as the whole model does.
 
         Raises
         ------
@@ -397,13 +398,12 @@ class TagModel:
         (with their vocabulary ``index``, sorted), indexed in that order; ``mine`` are the
         post's tags (vocabulary indices, sorted), whose ``vocabulary`` rows, ``cells``,
         ``placing`` cells and ``companions`` these are."""
-        table = rated
-        index = table.column("index").to_numpy()
+        index = rated.column("index").to_numpy()
 
         def at(values) -> np.ndarray:
             return np.searchsorted(index, np.asarray(values, dtype=np.int64))
 
-        tags = tuple(table.column("tag").to_pylist())
+        tags = tuple(rated.column("tag").to_pylist())
         mine_at = at(mine)
         idf = np.zeros(len(index))
         idf[mine_at] = vocabulary.column("idf").to_numpy()
@@ -432,19 +432,19 @@ class TagModel:
             distance_measure=about["distance_measure"],
             n_posts=about["posts"],
             tags=tags,
-            df=table.column("posts").to_numpy(),
+            df=rated.column("posts").to_numpy(),
             idf=idf,
             column=column,
             centres=centres_of(cells, norm2),
             cell_posts=cells.column("posts").to_numpy(),
-            generic=np.flatnonzero(table.column("generic").to_numpy(zero_copy_only=False)),
+            generic=np.flatnonzero(rated.column("generic").to_numpy(zero_copy_only=False)),
             categories=categories,
             projection=projection,
             kmeans_centres=kmeans_centres,
             placing=None if placing is None else centres_of(placing),
             excluded=tuple(about["excluded_tags"]),
             settings=settings,
-            stats=TagStats.from_table(table, tags, settings.get("popularity_source", "")),
+            stats=TagStats.from_table(rated, tags, settings.get("popularity_source", "")),
             neighbours=Neighbours.of(
                 at(companions.column("tag_index").to_numpy()),
                 at(companions.column("neighbour_index").to_numpy()),

@@ -8,8 +8,9 @@ category cards with weight bars and popularity marks, generic tags and the mixed
 evaluation against labels, a search box that filters the cards as you type, tags that show
 every category they appear in when clicked, and a "tags for my post" box that ranks tags by
 how well they go with the post's tags, as ``tagspark suggest`` does
-(:func:`tagspark.suggest.ranked`), from the companions of every listed tag embedded in the
-page (:func:`suggest_data`). Pure Python: ``tagspark report`` needs no Spark.
+(:func:`tagspark.suggest.ranked`), from the companions of every listed tag and of the most
+frequent others, embedded in the page (:func:`suggest_data`). Pure Python: ``tagspark
+report`` needs no Spark.
 """
 
 from __future__ import annotations

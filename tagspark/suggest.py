@@ -36,16 +36,19 @@ NEAR = 0.5
 
 
 def post_tags(
-    model: TagModel | None, tags: str | None = None, caption: str | None = None
+    model: TagModel | None, tags: str | list[str] | None = None, caption: str | None = None
 ) -> list[str]:
-    """The post's tags normalised as the job does: ``tags`` as a tag list written as text
-    (``"#espresso #grinder"`` or ``"espresso, grinder"``), else the hashtags of ``caption``;
-    at most the model's ``max_tags_per_post`` (every one of them without a model)."""
-    raw = parse_tag_text(tags) if tags is not None else extract_hashtags(caption or "")
-    limit = len(raw) if model is None else None
-    if limit is None:
-        limit = model.settings.get("tags", {}).get("max_tags_per_post", 30)
-    return normalise_tags(raw, max(limit, 1))
+    """The post's tags normalised as the job does: ``tags`` as a list (as a ``tags`` field
+    holding one), or written as text (``"#espresso #grinder"`` or ``"espresso, grinder"``),
+    else the hashtags of ``caption``; at most the model's ``max_tags_per_post`` (every one
+    of them without a model)."""
+    if isinstance(tags, list):
+        raw = tags
+    else:
+        raw = parse_tag_text(tags) if tags is not None else extract_hashtags(caption or "")
+    if model is None:
+        return normalise_tags(raw, max(len(raw), 1))
+    return normalise_tags(raw, model.settings.get("tags", {}).get("max_tags_per_post", 30))
 
 
 def rated_with(model: TagModel, path: str) -> TagModel:
