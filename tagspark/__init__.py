@@ -4,7 +4,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["TagCategories", "TagCategoriesModel", "TagModel"]
+__all__ = [
+    "CategoryEvaluator",
+    "HashtagExtractor",
+    "TagCategories",
+    "TagCategoriesModel",
+    "TagModel",
+]
 
 
 def __getattr__(name: str):
@@ -14,6 +20,10 @@ def __getattr__(name: str):
         from tagspark import estimator
 
         return getattr(estimator, name)
+    if name in ("HashtagExtractor", "CategoryEvaluator"):
+        from tagspark import ml
+
+        return getattr(ml, name)
     if name == "TagModel":
         from tagspark.model import TagModel
 

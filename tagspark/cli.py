@@ -362,7 +362,7 @@ def _model_dir(path: str) -> str:
     if not (Path(folder) / "model.json").is_file():
         raise InputError(
             f"'{path}' holds no tagspark model (no model.json); give the model/ folder of a "
-            "tagspark cluster output, or the output folder itself"
+            "tagspark cluster output, the output folder itself, or a saved PipelineModel"
         )
     return folder
 

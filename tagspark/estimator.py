@@ -25,6 +25,8 @@ The stages of the fit (:func:`fit_categories`), the job's ``fit`` and ``name``:
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import json
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -34,20 +36,36 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark import keyword_only
 from pyspark.ml import Estimator, Model, PipelineModel
+from pyspark.ml.functions import array_to_vector
+from pyspark.ml.param import Params
+from pyspark.ml.util import (
+    DefaultParamsReadable,
+    DefaultParamsReader,
+    DefaultParamsWritable,
+    DefaultParamsWriter,
+    MLReadable,
+    MLReader,
+    MLWritable,
+    MLWriter,
+)
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, StructField, StructType
+from pyspark.sql.types import ArrayType, DoubleType, IntegerType, StructField, StructType
 
 from tagspark import categories as cat
 from tagspark import generic, naming, popularity
 from tagspark.centres import MIXED_ID, TagCentres, tag_weights
 from tagspark.clustering import Fit, fit
 from tagspark.codec import lists
-from tagspark.config import Config, KMeansConfig, build_config
-from tagspark.model import PIPELINE, TagModel
+from tagspark.config import Config
+from tagspark.errors import ConfigError, OutputError
+from tagspark.model import PIPELINE, TagModel, find_model
 from tagspark.naming import MIXED_NAME
 from tagspark.neighbours import tag_neighbours
+from tagspark.params import TagCategoriesParams
+from tagspark.session import note_user_session
 from tagspark.stages import CacheScope
 from tagspark.tags import cap_tags, normalise_tags
 from tagspark.vocabulary import TagSets, Vocabulary, packed_tags, tag_sets, with_tag_sets
@@ -232,19 +250,23 @@ def _model(
 # -- on Spark -------------------------------------------------------------------------------
 
 
-def categorised(posts: DataFrame, model: TagModel, kmeans_col: str | None = None) -> DataFrame:
+def categorised(
+    posts: DataFrame,
+    model: TagModel,
+    kmeans_col: str | None = None,
+    embedding_col: str = "",
+) -> DataFrame:
     """``posts`` (with a packed ``idx`` column; for tfidf, the pipeline's category in
-    ``kmeans_col``) with ``category_id`` and ``distance`` (:meth:`TagModel.place`). A narrow
-    map: the model, without its tag strings, is broadcast."""
+    ``kmeans_col``) with ``category_id`` and ``distance`` (:meth:`TagModel.place`), and with
+    ``embedding_col`` their embedding (:meth:`TagModel.embedded`; null when the embedding
+    cannot place a set) as an array. A narrow map: the model, without its tag strings, is
+    broadcast."""
     slim = dataclasses.replace(model, tags=(), categories=[])
     shared = posts.sparkSession.sparkContext.broadcast(slim)
-    schema = StructType(
-        [
-            *posts.schema.fields,
-            StructField("category_id", IntegerType()),
-            StructField("distance", DoubleType()),
-        ]
-    )
+    added = [("category_id", IntegerType()), ("distance", DoubleType())]
+    if embedding_col:
+        added.append((embedding_col, ArrayType(DoubleType())))
+    schema = StructType([*posts.schema.fields, *(StructField(n, t) for n, t in added)])
 
     def place(batches):
         model = shared.value
@@ -253,12 +275,21 @@ def categorised(posts: DataFrame, model: TagModel, kmeans_col: str | None = None
             if kmeans_col is not None:
                 kmeans = batch.column(kmeans_col).fill_null(MIXED_ID).to_numpy()
             category, distance = model.place(batch.column("idx"), kmeans)
+            columns = [pa.array(category.astype(np.int32)), pa.array(distance)]
+            if embedding_col:
+                columns.append(_rows_or_null(*model.embedded(batch.column("idx"))))
             yield pa.RecordBatch.from_arrays(
-                [*batch.columns, pa.array(category.astype(np.int32)), pa.array(distance)],
-                [*batch.schema.names, "category_id", "distance"],
+                [*batch.columns, *columns], [*batch.schema.names, *(n for n, _ in added)]
             )
 
     return posts.mapInArrow(place, schema)
+
+
+def _rows_or_null(v: np.ndarray, keep: np.ndarray) -> pa.ListArray:
+    """The rows of ``v`` as a list array, null where ``keep`` is False."""
+    n, dims = v.shape
+    offsets = pa.array(np.arange(0, (n + 1) * dims, dims, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, pa.array(v.ravel()), mask=pa.array(~keep))
 
 
 def transform(
@@ -266,11 +297,14 @@ def transform(
     model: TagModel,
     pipeline: PipelineModel | None,
     tags_col: str = "tags",
+    embedding_col: str = "",
     keep_idx: bool = False,
 ) -> DataFrame:
     """``df`` with ``category_id`` and ``distance`` for its tags (``tags_col``, an
-    array of strings, normalised and capped as the job does); with ``keep_idx``, also the
-    packed vocabulary indices of its tags (``idx``)."""
+    array of strings, normalised and capped as the job does); with ``embedding_col``, the
+    post's embedding there (a vector: the spectral or svd embedding, null without a feature
+    tag; for tfidf, the pipeline's TF-IDF vector); with ``keep_idx``, also the packed
+    vocabulary indices of its tags (``idx``)."""
     max_tags = model.settings.get("tags", {}).get("max_tags_per_post", 30)
     tags = F.coalesce(normalise_tags(F.col(tags_col)), F.array().cast("array<string>"))
     with_tags = df.withColumn("_ts_tags", cap_tags(tags, max_tags))
@@ -282,11 +316,18 @@ def transform(
         stages = pipeline.stages
         stages[0].setInputCol("_ts_features")
         outputs = [s.getOutputCol() for s in stages[:-1]] + [stages[-1].getPredictionCol()]
-        with_tags = pipeline.transform(with_tags).drop(*outputs[:-1], "_ts_features")
+        with_tags = pipeline.transform(with_tags)
+        if embedding_col:  # the TF-IDF vector, k-means' features
+            with_tags = with_tags.withColumnRenamed(outputs[-2], embedding_col)
+        with_tags = with_tags.drop(*outputs[:-1], "_ts_features")
         kmeans_col = outputs[-1]
         scratch.append(kmeans_col)
     indexed = with_tag_sets(with_tags, vocabulary, "_ts_tags")
-    return categorised(indexed, model, kmeans_col).drop(*scratch)
+    embedded = embedding_col if pipeline is None else ""
+    out = categorised(indexed, model, kmeans_col, embedded).drop(*scratch)
+    if embedded:
+        out = out.withColumn(embedded, array_to_vector(embedded))
+    return out
 
 
 def suggested(
@@ -346,45 +387,53 @@ def suggested(
     return posts.select("id", "tags").mapInArrow(run, from_arrow_schema(out))
 
 
-class TagCategories(Estimator):
+class TagCategories(TagCategoriesParams, Estimator, DefaultParamsReadable, DefaultParamsWritable):
     """The fit as a pyspark.ml Estimator. ``fit(df)`` takes a DataFrame with a tags column
     (``tagsCol``, an array of strings: raw tags, normalised as the job does; rows with none
     are left out) and returns a :class:`TagCategoriesModel`.
 
-    Parameters
-    ----------
-    k, seed, method : the config's ``kmeans.k``, ``kmeans.seed``, ``features.method``
-    tagsCol : str
-    config : Config, optional
-        Every other setting (default: the documented defaults).
+    Every setting is a Param (:data:`tagspark.params.SETTINGS`: one per config key, e.g.
+    ``k`` is ``kmeans.k``), with ``getX``/``setX``; :meth:`from_config` sets them all from
+    a config file's :class:`~tagspark.config.Config`.
+
+    Examples
+    --------
+    >>> est = TagCategories(k=5, seed=1)
+    >>> est.copy({est.k: 7}).getK(), est.getPredictionCol()
+    (7, 'category_id')
     """
 
-    def __init__(
-        self,
-        k: int = KMeansConfig.k,
-        seed: int = KMeansConfig.seed,
-        method: str = "spectral",
-        tagsCol: str = "tags",  # noqa: N803 (pyspark.ml's spelling)
-        config: Config | None = None,
-    ) -> None:
+    @keyword_only
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__()
-        raw = (config or Config()).to_dict()
-        raw["kmeans"].update(k=k, seed=seed)
-        raw["features"]["method"] = method
-        self.config = build_config(raw)  # validated
-        self.tagsCol = tagsCol
+        self.setParams(**self._input_kwargs)
+
+    @keyword_only
+    def setParams(self, **kwargs: Any) -> TagCategories:  # noqa: N802 (pyspark.ml's spelling)
+        """Set Params by name; an unknown name or a value out of range raises here."""
+        _check_names(self, kwargs)
+        self._set(**kwargs)
+        self.config()  # validated now, not at fit
+        return self
+
+    @classmethod
+    def from_config(cls, cfg: Config, **kwargs: Any) -> TagCategories:
+        """An Estimator with every Param from ``cfg`` (e.g. ``load_config("conf/x.toml")``),
+        then ``kwargs``."""
+        return cls()._set_config(cfg).setParams(**kwargs)
 
     def _fit(self, dataset: DataFrame) -> TagCategoriesModel:
-        max_tags = self.config.tags.max_tags_per_post
-        tags = F.coalesce(normalise_tags(F.col(self.tagsCol)), F.array().cast("array<string>"))
+        config = self.config()
+        note_user_session(dataset.sparkSession)
+        tags = F.coalesce(normalise_tags(F.col(self.getTagsCol())), F.array().cast("array<string>"))
         posts = (
-            dataset.select(cap_tags(tags, max_tags).alias("tags"))
+            dataset.select(cap_tags(tags, config.tags.max_tags_per_post).alias("tags"))
             .filter(F.size("tags") > 0)
             .withColumn("_pos", F.monotonically_increasing_id())
         )
         with CacheScope() as cache:
             posts = cache(posts)
-            fitted = fit_categories(posts, posts.count(), self.config, cache)
+            fitted = fit_categories(posts, posts.count(), config, cache)
             summary = {
                 "counts": fitted.counts,
                 "generic_tags": fitted.generic,
@@ -392,26 +441,41 @@ class TagCategories(Estimator):
                 "features": fitted.fit.info,
                 "kmeans": {"cost": fitted.fit.cost, "iterations": fitted.fit.iterations},
             }
-        return TagCategoriesModel(fitted.model, fitted.pipeline, self.tagsCol, summary)
+        model = TagCategoriesModel(fitted.model, fitted.pipeline, plain(summary))
+        return self._copyValues(model)
 
 
-class TagCategoriesModel(Model):
-    """Fitted categories as a pyspark.ml Model: ``transform(df)`` adds ``category_id`` and
-    ``distance`` for the tags in ``tagsCol``; ``categories`` lists them, largest first;
-    ``save``/``load`` write and read the model folder (:mod:`tagspark.model`), on any
-    filesystem the session's Hadoop can reach."""
+def _check_names(stage: Params, kwargs: dict[str, Any]) -> None:
+    names = [p.name for p in stage.params]
+    for name in kwargs:
+        if name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ConfigError(f"{type(stage).__name__} has no Param '{name}'{hint}")
+
+
+class TagCategoriesModel(TagCategoriesParams, Model, MLReadable, MLWritable):
+    """Fitted categories as a pyspark.ml Model: ``transform(df)`` adds ``predictionCol``
+    (``category_id``) and ``distanceCol`` (``distance``) for the tags in ``tagsCol``
+    (and the post's embedding in ``embeddingCol``, when set); ``categories`` lists them,
+    largest first; ``suggest`` ranks tags for one post.
+
+    ``write().save(path)`` (``overwrite()`` to replace) writes the model folder that
+    ``tagspark suggest|assign|search|report`` read (:mod:`tagspark.model`) with the Params
+    beside it in ``metadata/``, on any filesystem the session's Hadoop reaches;
+    ``TagCategoriesModel.load`` reads it, or the model of a ``tagspark cluster`` output, or
+    a saved PipelineModel holding one. The Params it was fitted with are its own.
+    """
 
     def __init__(
         self,
-        model: TagModel,
+        model: TagModel | None = None,
         pipeline: PipelineModel | None = None,
-        tagsCol: str = "tags",  # noqa: N803
         summary: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.model = model
         self.pipeline = pipeline
-        self.tagsCol = tagsCol
         self.summary = summary or {}
 
     @property
@@ -419,7 +483,11 @@ class TagCategoriesModel(Model):
         return self.model.categories
 
     def _transform(self, dataset: DataFrame) -> DataFrame:
-        return transform(dataset, self.model, self.pipeline, self.tagsCol)
+        out = transform(
+            dataset, self.model, self.pipeline, self.getTagsCol(), self.getEmbeddingCol()
+        )
+        renamed = {"category_id": self.getPredictionCol(), "distance": self.getDistanceCol()}
+        return out.withColumnsRenamed({k: v for k, v in renamed.items() if k != v})
 
     def suggest(
         self,
@@ -436,17 +504,73 @@ class TagCategoriesModel(Model):
         found = suggest.post_tags(self.model, tags if isinstance(tags, str) else list(tags))
         return suggest.suggest(self.model, found, n, prefer_in_band, recommended_only)
 
-    def save(self, path: str) -> None:
-        from pyspark.sql import SparkSession
-
-        save_model(SparkSession.active(), self.model, self.pipeline, path)
+    def write(self) -> MLWriter:
+        return _ModelWriter(self)
 
     @classmethod
-    def load(cls, path: str, tagsCol: str = "tags") -> TagCategoriesModel:  # noqa: N803
-        from pyspark.sql import SparkSession
+    def read(cls) -> MLReader:
+        return _ModelReader(cls)
 
-        model, pipeline = load_model(SparkSession.active(), path)
-        return cls(model, pipeline, tagsCol)
+
+class _ModelWriter(MLWriter):
+    """The model folder (:func:`save_model`), then the Params in ``metadata/`` as
+    pyspark.ml's DefaultParamsWriter writes them (with the fit's summary)."""
+
+    def __init__(self, instance: TagCategoriesModel) -> None:
+        super().__init__()
+        self.instance = instance
+
+    def save(self, path: str) -> None:
+        from tagspark.storage import Storage, as_uri
+
+        storage, uri = Storage(self.sparkSession), as_uri(path)
+        if storage.exists(uri):
+            if not self.shouldOverwrite:
+                raise OutputError(
+                    f"'{path}' exists already; use write().overwrite().save(path) to replace it"
+                )
+            storage.delete(uri)
+        self.saveImpl(path)
+
+    def saveImpl(self, path: str) -> None:  # noqa: N802
+        from tagspark.storage import as_uri
+
+        uri = as_uri(path)  # one folder for both, as Python sees a relative path
+        save_model(self.sparkSession, self.instance.model, self.instance.pipeline, uri)
+        extra = {"summary": self.instance.summary}
+        DefaultParamsWriter.saveMetadata(self.instance, uri, self.sparkSession, extra)
+
+
+class _ModelReader(MLReader):
+    """A model folder (with or without ``metadata/``), a cluster output or a saved
+    PipelineModel holding one: :func:`load_model`, and the Params of ``metadata/`` (else
+    those of the config the model was fitted with)."""
+
+    def __init__(self, cls: type[TagCategoriesModel]) -> None:
+        super().__init__()
+        self.cls = cls
+
+    def load(self, path: str) -> TagCategoriesModel:
+        from tagspark.storage import Storage, as_uri, join
+
+        model, pipeline, folder = load_model(self.sparkSession, path, with_folder=True)
+        instance = self.cls(model, pipeline)
+        instance._set_config(model.settings.get("config", {}))
+        if Storage(self.sparkSession).exists(join(as_uri(folder), "metadata")):
+            metadata = DefaultParamsReader.loadMetadata(folder, self.sparkSession)
+            DefaultParamsReader.getAndSetParams(instance, metadata)
+            instance._resetUid(metadata["uid"])
+            instance.summary = metadata.get("summary", {})
+        return instance
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy numbers as Python ones (JSON-able)."""
+
+    def number(v: Any) -> Any:
+        return v.item() if hasattr(v, "item") else str(v)
+
+    return json.loads(json.dumps(value, default=number))
 
 
 def save_model(spark, model: TagModel, pipeline: PipelineModel | None, folder: str) -> None:
@@ -461,17 +585,20 @@ def save_model(spark, model: TagModel, pipeline: PipelineModel | None, folder: s
         pipeline.write().overwrite().save(join(uri, PIPELINE))
 
 
-def load_model(spark, folder: str) -> tuple[TagModel, PipelineModel | None]:
-    """The model in ``folder`` (a model folder, or a cluster output holding one) and, for
-    tfidf, its Spark pipeline."""
+def load_model(
+    spark, folder: str, with_folder: bool = False
+) -> tuple[TagModel, PipelineModel | None] | tuple[TagModel, PipelineModel | None, str]:
+    """The model in ``folder`` (a model folder, a cluster output holding one, or a saved
+    PipelineModel with a :class:`TagCategoriesModel` stage: :func:`~tagspark.model.find_model`)
+    and, for tfidf, its Spark pipeline; with ``with_folder``, also the model folder's URI."""
     from tagspark.storage import Storage, as_uri, join
 
     storage = Storage(spark)
-    uri = as_uri(folder)
-    if not storage.exists(join(uri, "model.json")) and storage.exists(
-        join(uri, "model", "model.json")
-    ):
-        uri = join(uri, "model")
+
+    def stages(uri: str) -> list[str]:
+        return [e.uri for e in storage.list(uri) if e.is_dir]
+
+    uri = find_model(as_uri(folder), lambda name: storage.exists(name), stages, join)
 
     def read(name: str) -> bytes:
         path = join(uri, name)
@@ -481,4 +608,4 @@ def load_model(spark, folder: str) -> tuple[TagModel, PipelineModel | None]:
 
     model = TagModel.load(uri, read)
     pipeline = PipelineModel.load(join(uri, PIPELINE)) if model.method == "tfidf" else None
-    return model, pipeline
+    return (model, pipeline, uri) if with_folder else (model, pipeline)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import bisect
 import io
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -580,12 +581,40 @@ def neighbours_table(neighbours: Neighbours) -> pa.Table:
     )
 
 
+def find_model(uri: str, exists, subfolders, join=os.path.join) -> str:
+    """The model folder ``uri`` names: itself when it holds ``model.json``; its ``model/``
+    (a ``tagspark cluster`` output); in a saved PipelineModel (a ``stages/`` folder), the
+    stage that holds one. Else ``uri`` itself, for the reader to say what is missing.
+    ``exists(path)``, ``subfolders(path)`` and ``join`` reach the filesystem.
+
+    Raises
+    ------
+    InputError
+        A pipeline with more than one tagspark model.
+    """
+    if exists(join(uri, "model.json")):
+        return uri
+    if exists(join(uri, "model", "model.json")):
+        return join(uri, "model")
+    if exists(join(uri, "stages")):
+        found = sorted(s for s in subfolders(join(uri, "stages")) if exists(join(s, "model.json")))
+        if len(found) > 1:
+            raise InputError(
+                f"'{uri}' is a pipeline holding {len(found)} tagspark models; give one of "
+                f"them: {', '.join(found)}"
+            )
+        if found:
+            return found[0]
+    return uri
+
+
 def model_folder(path: str) -> str:
-    """``path`` itself, or its ``model/`` folder when ``path`` is a whole cluster output."""
-    local = Path(path)
-    if not (local / "model.json").is_file() and (local / "model" / "model.json").is_file():
-        return str(local / "model")
-    return path
+    """The local model folder ``path`` names (:func:`find_model`)."""
+
+    def subfolders(folder: str) -> list[str]:
+        return [str(p) for p in Path(folder).iterdir() if p.is_dir()]
+
+    return find_model(path, os.path.exists, subfolders)
 
 
 def _centres_table(centres: TagCentres) -> pa.Table:
@@ -642,7 +671,7 @@ def _about(folder: str, read) -> dict:
     except FileNotFoundError:
         raise InputError(
             f"'{folder}' holds no tagspark model (no model.json); give the model/ folder "
-            "of a tagspark cluster output, or the output folder itself"
+            "of a tagspark cluster output, the output folder itself, or a saved PipelineModel"
         ) from None
     except (ValueError, OSError) as exc:
         raise _damaged(folder, "model.json", exc) from None

@@ -252,3 +252,35 @@ def build_session(
         f", UI at {ui}" if ui else "",
     )
     return spark
+
+
+def spark_session(master: str | None = "local[*]", cfg: SparkConfig | None = None) -> SparkSession:
+    """For a notebook: the session the CLI would start (:func:`build_session` with the
+    ``[spark]`` settings of ``cfg``, default the documented ones): in local mode, half the
+    machine's memory for the JVM, the parallel collector, and its crash log in
+    :func:`crash_log_dir`. Returns the running session instead if there is one (its JVM's
+    options cannot change any more)."""
+    return build_session(cfg or SparkConfig(), master)
+
+
+_told_about_session = False
+
+
+def note_user_session(spark: SparkSession) -> None:
+    """Say once a process, when the API fits on a session that tagspark did not build,
+    what the CLI's JVM has that this one lacks."""
+    global _told_about_session
+    java = spark.conf.get("spark.driver.extraJavaOptions", "") or ""
+    if ERROR_FILE_OPTION in java or _told_about_session:
+        return
+    _told_about_session = True
+    log.warning(
+        "tagspark: this Spark session was not built by tagspark, so a JVM that crashes "
+        "writes its log (hs_err_pid*.log) into the current folder and local mode keeps "
+        "Spark's 1g heap unless you set spark.driver.memory. For the CLI's JVM, start the "
+        "session with tagspark.session.spark_session(), or add spark.driver.memory=%s and "
+        "spark.driver.extraJavaOptions=%s before it starts. netlib's one "
+        "'JNI_OnLoad: dlopen(libblas.so.3) failed' line is harmless (README, 'The console').",
+        local_driver_memory(),
+        crash_log_options(folder=crash_log_dir()),
+    )

@@ -169,7 +169,8 @@ def test_the_estimator_sits_in_a_pipeline_after_hashtag_extraction(spark, tmp_pa
         "3": "architecture", "4": "architecture", "5": "architecture",
     }  # fmt: skip
     model.save(str(tmp_path / "m"))
-    again = TagCategoriesModel.load(str(tmp_path / "m"), tagsCol="hashtags")
+    again = TagCategoriesModel.load(str(tmp_path / "m"))
+    assert again.getTagsCol() == "hashtags"  # the Params saved beside the model
     rows2 = extract.transform(df).transform(again.transform).select("id", "category_id")
     assert sorted(map(tuple, rows2.collect())) == sorted(map(tuple, rows))
     assert model.summary["counts"]["distinct_tag_sets"] == 4
