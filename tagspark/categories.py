@@ -28,6 +28,7 @@ from pyspark.sql import functions as F
 from tagspark.centres import MIXED_ID, Cells, TagCentres, only_generic
 from tagspark.clustering import CATEGORY_COL
 from tagspark.codec import tag_values, unpack_sets
+from tagspark.stages import Shipped
 
 # the idx of the row category_cells adds per category, holding its number of posts
 SIZE_ROW = -1
@@ -45,7 +46,7 @@ def category_cells(
     category for its size, never one a post); Spark adds the partitions' cells, and the
     total comes to the driver, where naming needs it whole.
     """
-    shared = groups.sparkSession.sparkContext.broadcast((idf, generic_only))
+    shared = Shipped((idf, generic_only))
 
     def add_up(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         keys, posts, sx = [], [], []
@@ -142,7 +143,7 @@ def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.nda
     place: none of its tags is a feature tag, e.g. all rarer than ``features.max_tags``)
     moved to the category whose centre weighs its tags most (:meth:`TagCentres.best` of
     ``placing``, the placed categories' centres). A set none of whose tags occurs in a
-    placed category stays in :data:`MIXED_ID`. A narrow map; the centres are broadcast.
+    placed category stays in :data:`MIXED_ID`. A narrow map; the centres travel with it.
 
     Examples
     --------
@@ -150,7 +151,7 @@ def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.nda
     and 3's (0.05), the set {rare, odd} scores 0.25 x for category 3 against 0.1 x for 1,
     and goes to 3; the set {unseen} stays in mixed.
     """
-    shared = groups.sparkSession.sparkContext.broadcast((placing, idf))
+    shared = Shipped((placing, idf))
     position = groups.columns.index(CATEGORY_COL)
 
     def place(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -46,6 +46,11 @@ def _spark_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--master", help="Spark master (default: spark.master, local[*])")
     parser.add_argument(
+        "--remote",
+        metavar="sc://HOST:PORT",
+        help="run on a Spark Connect server (default: $SPARK_REMOTE; none: --master)",
+    )
+    parser.add_argument(
         "--overwrite", action="store_true", default=None, help="replace an existing output folder"
     )
     parser.add_argument(
@@ -313,14 +318,19 @@ def _run(args: argparse.Namespace, afterwards: list[Callable[[], None]]) -> int:
     from tagspark import job
     from tagspark.read import resolve_remote_inputs
     from tagspark.session import build_session, choose_master, class_archive, end_jvm
-    from tagspark.storage import Storage
+    from tagspark.storage import storage_for
 
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
-    master = choose_master(cfg.spark, args.master)
-    archive = class_archive(cfg.spark, master) if owned else None
-    spark = build_session(cfg.spark, master, archive)
+    remote = args.remote or os.environ.get("SPARK_REMOTE")
+    if remote and args.master:
+        raise ParameterError("give --master or --remote (or SPARK_REMOTE), not both")
+    if remote and not remote.startswith("sc://"):
+        raise ParameterError(f"a Spark Connect address is sc://HOST:PORT, got {remote!r}")
+    master = None if remote else choose_master(cfg.spark, args.master)
+    archive = class_archive(cfg.spark, master) if owned and not remote else None
+    spark = build_session(cfg.spark, master, archive, remote)
     try:
-        spec = resolve_remote_inputs(Storage(spark), spec)
+        spec = resolve_remote_inputs(storage_for(spark), spec)
         if args.command == "choose-k":
             curve = job.run_choose_k(spark, cfg, spec, out)
         elif args.command == "assign":

@@ -36,6 +36,7 @@ from tagspark.centres import MIXED_ID, embed_sets, nearest_centres
 from tagspark.config import FeaturesConfig, KMeansConfig
 from tagspark.embedding import Embedding, auto_dims, embed
 from tagspark.errors import ParameterError
+from tagspark.stages import Shipped
 from tagspark.vocabulary import TagSets
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def assigned_sets(
     (the fitted model's), :data:`MIXED_ID` when it is not placed. Embedding and assignment
     in one narrow map, one numpy product each per batch: no vector column, no second pass.
     """
-    shared = sets.sparkSession.sparkContext.broadcast(
+    shared = Shipped(
         (embedding.projection.astype(np.float64), embedding.idf, embedding.column, centres)
     )
 

@@ -31,6 +31,7 @@ from tagspark.codec import lists
 from tagspark.config import FeaturesConfig
 from tagspark.errors import ParameterError
 from tagspark.matrix import power_basis, tag_matrix
+from tagspark.stages import Shipped
 from tagspark.vocabulary import TagSets
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def with_embedding(
     of ``U s`` up to a scale the normalisation removes), and ``placed``: false for a set
     with no feature tag, whose ``features`` are a placeholder unit vector and whose k-means
     category means nothing. A narrow map, one numpy product per batch."""
-    shared = sets.sparkSession.sparkContext.broadcast((projection.astype(np.float64), idf, column))
+    shared = Shipped((projection.astype(np.float64), idf, column))
     dims = projection.shape[1]
     schema = StructType(
         [

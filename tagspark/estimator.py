@@ -66,7 +66,7 @@ from tagspark.naming import MIXED_NAME
 from tagspark.neighbours import tag_neighbours
 from tagspark.params import TagCategoriesParams
 from tagspark.session import note_user_session
-from tagspark.stages import CacheScope
+from tagspark.stages import CacheScope, Shipped
 from tagspark.tags import cap_tags, normalise_tags
 from tagspark.vocabulary import TagSets, Vocabulary, packed_tags, tag_sets, with_tag_sets
 
@@ -259,10 +259,10 @@ def categorised(
     """``posts`` (with a packed ``idx`` column; for tfidf, the pipeline's category in
     ``kmeans_col``) with ``category_id`` and ``distance`` (:meth:`TagModel.place`), and with
     ``embedding_col`` their embedding (:meth:`TagModel.embedded`; null when the embedding
-    cannot place a set) as an array. A narrow map: the model, without its tag strings, is
-    broadcast."""
+    cannot place a set) as an array. A narrow map: the model, without its tag strings, travels
+    with it (:class:`~tagspark.stages.Shipped`)."""
     slim = dataclasses.replace(model, tags=(), categories=[])
-    shared = posts.sparkSession.sparkContext.broadcast(slim)
+    shared = Shipped(slim)
     added = [("category_id", IntegerType()), ("distance", DoubleType())]
     if embedding_col:
         added.append((embedding_col, ArrayType(DoubleType())))
@@ -340,12 +340,12 @@ def suggested(
     """``id, category_id, category, suggestions, unknown_tags, message`` for every post of
     ``posts`` (``id, tags``, normalised): :func:`tagspark.suggest.ranked` over whole Arrow
     batches, the post's category (:meth:`TagModel.category_of`), its tags the model does not
-    know, and why it has no suggestions (or null). The model is broadcast."""
+    know, and why it has no suggestions (or null). The model travels with the map."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     from tagspark.suggest import SUGGESTION_FIELDS, ranked, why_none
 
-    shared = posts.sparkSession.sparkContext.broadcast(model)
+    shared = Shipped(model)
     out = pa.schema(
         [
             ("id", pa.string()),
@@ -521,9 +521,9 @@ class _ModelWriter(MLWriter):
         self.instance = instance
 
     def save(self, path: str) -> None:
-        from tagspark.storage import Storage, as_uri
+        from tagspark.storage import as_uri, storage_for
 
-        storage, uri = Storage(self.sparkSession), as_uri(path)
+        storage, uri = storage_for(self.sparkSession), as_uri(path)
         if storage.exists(uri):
             if not self.shouldOverwrite:
                 raise OutputError(
@@ -551,12 +551,12 @@ class _ModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> TagCategoriesModel:
-        from tagspark.storage import Storage, as_uri, join
+        from tagspark.storage import as_uri, join, storage_for
 
         model, pipeline, folder = load_model(self.sparkSession, path, with_folder=True)
         instance = self.cls(model, pipeline)
         instance._set_config(model.settings.get("config", {}))
-        if Storage(self.sparkSession).exists(join(as_uri(folder), "metadata")):
+        if storage_for(self.sparkSession).exists(join(as_uri(folder), "metadata")):
             metadata = DefaultParamsReader.loadMetadata(folder, self.sparkSession)
             DefaultParamsReader.getAndSetParams(instance, metadata)
             instance._resetUid(metadata["uid"])
@@ -574,11 +574,11 @@ def plain(value: Any) -> Any:
 
 
 def save_model(spark, model: TagModel, pipeline: PipelineModel | None, folder: str) -> None:
-    """Write ``model`` (and the tfidf ``pipeline``) into ``folder`` through the Hadoop
-    FileSystem API."""
-    from tagspark.storage import Storage, as_uri, join
+    """Write ``model`` (and the tfidf ``pipeline``) into ``folder`` through the session's
+    storage (:func:`tagspark.storage.storage_for`)."""
+    from tagspark.storage import as_uri, join, storage_for
 
-    storage = Storage(spark)
+    storage = storage_for(spark)
     uri = as_uri(folder)
     model.save(uri, lambda name, data: storage.write_bytes(join(uri, name), data))
     if pipeline is not None:
@@ -591,9 +591,9 @@ def load_model(
     """The model in ``folder`` (a model folder, a cluster output holding one, or a saved
     PipelineModel with a :class:`TagCategoriesModel` stage: :func:`~tagspark.model.find_model`)
     and, for tfidf, its Spark pipeline; with ``with_folder``, also the model folder's URI."""
-    from tagspark.storage import Storage, as_uri, join
+    from tagspark.storage import as_uri, join, storage_for
 
-    storage = Storage(spark)
+    storage = storage_for(spark)
 
     def stages(uri: str) -> list[str]:
         return [e.uri for e in storage.list(uri) if e.is_dir]

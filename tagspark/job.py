@@ -29,6 +29,7 @@ from tagspark.errors import EmptyCorpusError
 from tagspark.estimator import categorised, fit_categories, load_model, suggested, transform
 from tagspark.naming import MIXED_NAME
 from tagspark.posts import (
+    count_partitions,
     count_records,
     count_rejected_by_reason,
     filter_kept_posts,
@@ -39,9 +40,9 @@ from tagspark.posts import (
 )
 from tagspark.read import InputSpec, read_records, with_record_numbers
 from tagspark.report import report_html
-from tagspark.session import jvm_crash
+from tagspark.session import jvm_crash, master_of
 from tagspark.stages import CacheScope, StageTimer
-from tagspark.storage import Storage, join
+from tagspark.storage import join, storage_for
 from tagspark.suggest import popularity_note, rated_with
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def _about(spark: SparkSession, cfg: Config, inputs: InputSpec, partitions: int,
         },
         "started_at": timer.started,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "master": spark.sparkContext.master,
+        "master": master_of(spark),
         "input": {
             "paths": list(inputs.paths),
             "format": inputs.format,
@@ -324,7 +325,7 @@ def _publishing(spark: SparkSession, cfg: Config, output: str) -> Iterator[tuple
     when the block ends, discarded (and a failure of the environment told in one sentence,
     :mod:`tagspark.failures`) when it raises; cached tables released either way."""
     timer = StageTimer()
-    storage = Storage(spark)
+    storage = storage_for(spark)
     write.check_output_uri(storage, output, cfg.output.overwrite)
     staging = write.Staging(storage, output, cfg.output.staging_lease_seconds).start()
     cache = CacheScope()
@@ -355,8 +356,7 @@ def _read(spark: SparkSession, cfg: Config, inputs: InputSpec, cache: CacheScope
         read_records(spark, inputs, cfg.input).transform(with_post_tags, cfg.tags.max_tags_per_post)
     )
     summary = summarise_records(records, cfg.tags.max_tags_per_post)
-    # asked after the first job: before it, Spark plans the whole read once more (2 s)
-    partitions = records.rdd.getNumPartitions()
+    partitions = count_partitions(summary)
     counts = count_records(summary)
     by_reason = count_rejected_by_reason(summary)
     numbered = with_post_ids(with_record_numbers(records, summary))
@@ -381,7 +381,7 @@ def run_choose_k(spark: SparkSession, cfg: Config, inputs: InputSpec, output: st
         posts = filter_kept_posts(numbered).select("_pos", "tags")
         with timer("choose_k"):
             result = choose_k.sweep(posts, counts["kept"], cfg, cache)
-        storage = Storage(spark)
+        storage = storage_for(spark)
         storage.mkdirs(output)
         choose_k.write_curve(result, storage, output)
         write.write_json(

@@ -6,7 +6,7 @@ The power method needs nothing of it but products ``G @ V``, ``G = A^T A`` (feat
 feature tags) and ``V`` a tags x dims basis. ``G`` is built on the executors: every
 partition of tag sets adds up its own share with scipy, cut into row blocks of
 :data:`BLOCK_ROWS` tags, and Spark adds up the partitions' blocks by block number (one
-shuffle of sparse blocks). Then, by ``features.matrix``:
+shuffle of sparse blocks, a grouped Arrow map). Then, by ``features.matrix``:
 
 - ``driver`` (``auto`` when ``G`` has at most :data:`DRIVER_MATRIX_ENTRIES` entries, counted
   on the executors first): the blocks come to the driver, which runs every power step
@@ -33,11 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-from pyspark import RDD
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 from scipy import sparse
 
 from tagspark.codec import feature_rows
+from tagspark.stages import Shipped
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,15 @@ _COLUMN_SUMS = -1
 class TagMatrix:
     """``G`` scaled on both sides by ``scale`` (``D_c^-1/2`` for spectral, 1 for svd), as
     an operator: ``matrix @ basis``. ``local`` holds the scaled matrix on the driver, or
-    ``blocks`` (``(block, rows of G)``, cached on the executors) stand for it."""
+    ``blocks`` (a DataFrame of ``block, part``: the rows of ``G`` in a block, pickled;
+    cached on the executors) stand for it."""
 
     n: int
     scale: np.ndarray
     nnz: int
     local: sparse.csr_matrix | None = None
-    blocks: RDD | None = None
-    cached: RDD | None = None  # what ``blocks`` read, persisted until :meth:`release`
+    blocks: DataFrame | None = None
+    cached: DataFrame | None = None  # what ``blocks`` read, cached until :meth:`release`
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -77,14 +79,17 @@ class TagMatrix:
     def __matmul__(self, basis: np.ndarray) -> np.ndarray:
         if self.local is not None:
             return self.local @ basis
-        scaled = (basis * self.scale[:, None]).astype(np.float32)
-        shared = self.blocks.context.broadcast(scaled)
-        try:
-            products = self.blocks.mapValues(lambda rows: rows @ shared.value).collect()
-        finally:
-            shared.destroy()
+        shared = Shipped((basis * self.scale[:, None]).astype(np.float32))
+
+        def products(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                for block, part in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                    yield _record(block, pickle.loads(part) @ shared.value)
+
         out = np.zeros((self.n, basis.shape[1]), dtype=np.float32)
-        for block, rows in products:
+        found = self.blocks.mapInArrow(products, "block int, part binary").toArrow()
+        for block, part in _parts(found):
+            rows = pickle.loads(part)
             out[block * BLOCK_ROWS : block * BLOCK_ROWS + rows.shape[0]] = rows
         return out * self.scale[:, None].astype(np.float32)
 
@@ -106,7 +111,7 @@ def tag_matrix(
     ``distributed`` or ``auto`` (see the module docstring).
     """
     n = int(column.max(initial=-1)) + 1
-    shared = sets.sparkSession.sparkContext.broadcast((idf, column))
+    shared = Shipped((idf, column))
     n_blocks = -(-n // BLOCK_ROWS)
 
     def partial(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -130,21 +135,32 @@ def tag_matrix(
                 if rows.nnz:
                     yield _record(block, rows)
 
+    def total(table: pa.Table) -> pa.Table:
+        block = int(table.column("block")[0].as_py())
+        parts = table.column("part").to_pylist()
+        return pa.Table.from_batches([_record(block, sum(pickle.loads(p) for p in parts))])
+
+    def sizes(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            for block, part in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                value = pickle.loads(part)
+                yield _record(block, value if block == _COLUMN_SUMS else value.nnz)
+
     reduced = (
         sets.select("idx", "weight")
         .mapInArrow(partial, "block int, part binary")
-        .rdd.map(lambda row: (row[0], pickle.loads(row[1])))
-        .reduceByKey(_add, numPartitions=n_blocks + 1, partitionFunc=_block_partition)
-        .persist()
+        .groupBy("block")
+        .applyInArrow(total, "block int, part binary")
+        .cache()
     )
-    blocks = reduced.filter(lambda kv: kv[0] != _COLUMN_SUMS)
+    blocks = reduced.filter(F.col("block") != _COLUMN_SUMS)
     # one job: each block's entry count, and the column sums themselves
-    sizes = dict(reduced.mapValues(lambda v: v if isinstance(v, np.ndarray) else v.nnz).collect())
-    nnz = int(sum(v for b, v in sizes.items() if b != _COLUMN_SUMS))
-    scale = _scale(sizes.get(_COLUMN_SUMS, np.zeros(n)), method)
+    counted = dict(_unpickled(reduced.mapInArrow(sizes, "block int, part binary").toArrow()))
+    nnz = int(sum(v for b, v in counted.items() if b != _COLUMN_SUMS))
+    scale = _scale(counted.get(_COLUMN_SUMS, np.zeros(n)), method)
     if where == "distributed" or (where == "auto" and nnz > DRIVER_MATRIX_ENTRIES):
         return TagMatrix(n, scale, nnz, blocks=blocks, cached=reduced)
-    parts = dict(blocks.collect())
+    parts = dict(_unpickled(blocks.toArrow()))
     reduced.unpersist()
     rows = [
         parts.get(b, sparse.csr_matrix((min(BLOCK_ROWS, n - b * BLOCK_ROWS), n), dtype=np.float32))
@@ -162,14 +178,13 @@ def _record(block: int, value: object) -> pa.RecordBatch:
     )
 
 
-def _add(a, b):
-    return a + b
+def _parts(table: pa.Table) -> Iterator[tuple[int, bytes]]:
+    return zip(table.column("block").to_pylist(), table.column("part").to_pylist(), strict=True)
 
 
-def _block_partition(block: int) -> int:
-    """Block ``b`` in partition ``b + 1``, the column sums in partition 0 (pyspark's own
-    ``portable_hash`` refuses to run without PYTHONHASHSEED, even for integers)."""
-    return block + 1
+def _unpickled(table: pa.Table) -> Iterator[tuple[int, object]]:
+    for block, part in _parts(table):
+        yield block, pickle.loads(part)
 
 
 def _scale(column_sums: np.ndarray, method: str) -> np.ndarray:

@@ -51,14 +51,17 @@ def filter_rejected(records: DataFrame) -> DataFrame:
 
 def summarise_records(records: DataFrame, max_tags: int) -> list[Row]:
     """One pass over the records: per file split and rejection reason, the rows (``n``),
-    the first ``_pos``, and how many have no tags, are kept, or are over the tag cap. A
+    the partitions they were read in, the first ``_pos``, and how many have no tags, are
+    kept, or are over the tag cap. A
     small table (splits x reasons), for :func:`count_records`,
     :func:`count_rejected_by_reason` and :func:`tagspark.read.with_record_numbers`."""
     ok = F.col("reason").isNull()
     return (
-        records.groupBy("_file", "_block", "reason")
+        records.withColumn("_part", F.spark_partition_id())
+        .groupBy("_file", "_block", "reason")
         .agg(
             F.count(F.lit(1)).alias("n"),
+            F.collect_set("_part").alias("partitions"),
             F.min("_pos").alias("_first"),
             F.count(F.when(ok & (F.size("tags") == 0), 1)).alias("no_tags"),
             F.count(F.when(ok & (F.size("tags") > 0), 1)).alias("kept"),
@@ -77,6 +80,11 @@ def count_records(summary: list[Row]) -> dict[str, int]:
         "kept": sum(r["kept"] for r in summary),
         "truncated": sum(r["truncated"] for r in summary),
     }
+
+
+def count_partitions(summary: list[Row]) -> int:
+    """How many partitions the records were read in, from :func:`summarise_records`."""
+    return len({p for r in summary for p in r["partitions"]})
 
 
 def count_rejected_by_reason(summary: list[Row]) -> dict[str, int]:

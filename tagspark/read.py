@@ -29,6 +29,7 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, Row, SparkSession
@@ -37,7 +38,7 @@ from pyspark.sql import types as T
 
 from tagspark.config import InputConfig
 from tagspark.errors import InputError
-from tagspark.storage import Storage, is_uri
+from tagspark.storage import Storage, as_uri, is_uri, literal
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def resolve_inputs(
         Files, directories (read recursively, skipping names that start with ``.`` or
         ``_``) or globs. Local paths are listed here, before Spark starts; URIs
         (``hdfs://``, ``s3a://``, ``file://`` too) are listed through ``storage`` (the
-        Hadoop FileSystem API) once Spark runs: without it the result is only a check of
+        session's :mod:`tagspark.storage`) once Spark runs: without it the result is only a check of
         the local paths, marked ``deferred`` (see :func:`resolve_remote_inputs`).
     fmt : str
         ``auto`` to take the format from the file names, or one of ``jsonl``, ``csv``,
@@ -122,13 +123,13 @@ def resolve_inputs(
     listed: list[str] = []  # files found inside directories
     deferred = False
     for path in paths:
-        if is_uri(path):  # hdfs://, s3a://, file:// too: listed by Hadoop
+        if is_uri(path):  # hdfs://, s3a://, file:// too: listed once Spark runs
             if storage is None:
                 deferred = True
             else:
                 _list_remote(storage, path, named, listed)
             continue
-        if _GLOB_CHARS & set(path):
+        if _GLOB_CHARS & set(path) and not os.path.exists(path):  # a name with [1] is itself
             matches = sorted(glob.glob(path, recursive=True))
             if not matches:
                 raise InputError(f"no file matches the input pattern '{path}'")
@@ -186,8 +187,8 @@ def resolve_remote_inputs(storage: Storage, spec: InputSpec) -> InputSpec:
 
 def _list_remote(storage: Storage, path: str, named: list[str], listed: list[str]) -> None:
     """Add the files behind a URI: a file, a folder (recursively, as :func:`_list_dir`) or
-    a glob, listed by Hadoop."""
-    if _GLOB_CHARS & set(path):
+    a glob, listed by the session's storage."""
+    if _GLOB_CHARS & set(path) and not storage.exists(path):
         matches = storage.glob(path)
         if not matches:
             raise InputError(f"no file matches the input pattern '{path}'")
@@ -224,8 +225,11 @@ def read_records(spark: SparkSession, spec: InputSpec, cfg: InputConfig) -> Data
         "parquet": _read_parquet,
         "text": _read_text,
     }[spec.format]
+    # absolute (a Connect server resolves a relative path from its own folder) and literal
+    # (Spark's readers expand Hadoop globs: a file named posts[1].jsonl is itself)
+    paths = [literal(as_uri(p)) for p in spec.paths]
     try:
-        return reader(spark, list(spec.paths), cfg)
+        return reader(spark, paths, cfg)
     except AnalysisException as exc:  # e.g. a remote path that does not exist
         first_line = str(exc).strip().splitlines()[0]
         raise InputError(f"Spark cannot read the input: {first_line}") from None
@@ -480,7 +484,8 @@ def with_record_numbers(records: DataFrame, splits: list[Row] | None = None) -> 
     prefix = _common_folder(files)
     rows, seen = [], Counter()
     for (file, block), (first, n) in sorted(merged.items()):
-        name = file[len(prefix) :].lstrip("/") if prefix else file
+        # Spark names a file by its URI, percent-encoded: the source is the name as it is
+        name = unquote(file[len(prefix) :].lstrip("/") if prefix else file)
         # record = _pos - _first + 1 + (rows in earlier splits of the same file)
         rows.append((file, block, name, 1 + seen[file] - first))
         seen[file] += n

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pyspark.sql import SparkSession
 from tagspark import classarchive
 from tagspark.classarchive import ClassArchive
 from tagspark.config import SparkConfig
+from tagspark.errors import ResourceError
 
 log = logging.getLogger(__name__)
 
@@ -207,9 +209,13 @@ def end_jvm(archive: ClassArchive | None) -> None:
 
 
 def build_session(
-    cfg: SparkConfig, master: str | None, archive: ClassArchive | None = None
+    cfg: SparkConfig,
+    master: str | None,
+    archive: ClassArchive | None = None,
+    remote: str | None = None,
 ) -> SparkSession:
-    """A SparkSession with the app name, master and extra settings of ``cfg``.
+    """A SparkSession with the app name, master and extra settings of ``cfg``; with
+    ``remote`` (``sc://HOST:PORT``), a Spark Connect session to that server instead.
 
     In local mode :data:`LOCAL_DEFAULTS` (with :func:`local_driver_memory` and
     :func:`local_gc_options`) apply to what ``cfg.conf`` leaves unset; on a cluster nothing
@@ -220,8 +226,11 @@ def build_session(
     (:func:`crash_log_options`; :func:`jvm_crash` finds it).
 
     Settings that size the JVM (``spark.driver.memory``) take effect in local mode, where
-    this call starts the JVM; under spark-submit pass them to spark-submit.
+    this call starts the JVM; under spark-submit pass them to spark-submit. On Connect only
+    ``cfg.conf``'s runtime settings apply (the server's JVM runs already).
     """
+    if remote:
+        return _remote_session(cfg, remote)
     local = _is_local(master)
     if local:
         # workers run this Python (with numpy, pyarrow), not whatever python3 is on PATH
@@ -254,6 +263,63 @@ def build_session(
     return spark
 
 
+def _remote_session(cfg: SparkConfig, remote: str) -> SparkSession:
+    """A Spark Connect session to ``remote``, with ``cfg.conf``'s settings set on it.
+
+    Raises
+    ------
+    ResourceError
+        The server cannot be reached.
+    """
+    from pyspark.errors import PySparkException
+
+    _reachable(remote)
+    builder = SparkSession.builder.remote(remote).appName(cfg.app_name)
+    try:
+        spark = builder.getOrCreate()
+        for key, value in cfg.conf.items():
+            spark.conf.set(key, value)
+        version = spark.version
+    except PySparkException as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ResourceError(
+            f"cannot use the Spark Connect server at {remote} ({first}); check that it "
+            "runs and that HOST:PORT is right"
+        ) from None
+    log.info("Spark %s over Spark Connect at %s", version, remote)
+    return spark
+
+
+def _reachable(remote: str, timeout: float = 10.0) -> None:
+    """Fail at once when nothing listens at ``remote``'s host and port (pyspark's client
+    would retry for minutes)."""
+    match = re.match(r"^sc://([^:/;]+|\[[^\]]+\])(?::(\d+))?", remote)
+    if match is None:
+        raise ResourceError(f"a Spark Connect address is sc://HOST:PORT, got {remote!r}")
+    host, port = match[1].strip("[]"), int(match[2] or 15002)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ResourceError(
+            f"cannot use the Spark Connect server at {remote} (nothing answers at "
+            f"{host}:{port}: {exc.strerror or exc}); check that it runs and that HOST:PORT "
+            "is right"
+        ) from None
+
+
+def is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (no SparkContext, no JVM in this process)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
+def master_of(spark: SparkSession) -> str:
+    """The session's master (``local[2]``, ``spark://...``), or ``connect`` and the
+    server's own master for a Spark Connect session."""
+    if not is_connect(spark):
+        return spark.sparkContext.master
+    return f"connect ({spark.conf.get('spark.master', 'unknown')})"
+
+
 def spark_session(master: str | None = "local[*]", cfg: SparkConfig | None = None) -> SparkSession:
     """For a notebook: the session the CLI would start (:func:`build_session` with the
     ``[spark]`` settings of ``cfg``, default the documented ones): in local mode, half the
@@ -270,8 +336,10 @@ def note_user_session(spark: SparkSession) -> None:
     """Say once a process, when the API fits on a session that tagspark did not build,
     what the CLI's JVM has that this one lacks."""
     global _told_about_session
+    if is_connect(spark) or _told_about_session:  # a Connect server's JVM is not ours
+        return
     java = spark.conf.get("spark.driver.extraJavaOptions", "") or ""
-    if ERROR_FILE_OPTION in java or _told_about_session:
+    if ERROR_FILE_OPTION in java:
         return
     _told_about_session = True
     log.warning(

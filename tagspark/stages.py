@@ -1,9 +1,12 @@
-"""What every job shares: a scope for cached DataFrames and a timer of named stages."""
+"""What every job shares: a scope for cached DataFrames, a timer of named stages, and how
+read-only state reaches the executors (:class:`Shipped`)."""
 
 from __future__ import annotations
 
 import logging
+import pickle
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -11,6 +14,49 @@ from datetime import datetime, timezone
 from pyspark.sql import DataFrame
 
 log = logging.getLogger(__name__)
+
+
+# values of Shipped unpickled in this process, newest last: a reused Python worker
+# rebuilds a large state (a model, a vocabulary) once, not once a task
+_UNPICKLED: dict[str, object] = {}
+_KEEP_UNPICKLED = 4
+
+
+class Shipped:
+    """Read-only state for the executors (``.value``), carried in the closure of the
+    function that reads it: pickled with the plan, so it works on classic and Spark Connect
+    sessions alike (Connect has no ``SparkContext.broadcast``). On a classic session pyspark
+    itself broadcasts a function that pickles to more than 1 MB
+    (``spark.broadcast.UDFCompressionThreshold``), so a large state is still sent once an
+    executor, as a broadcast would. The state travels as bytes and is unpickled on first
+    use, once per Python worker process (:data:`_UNPICKLED`), as a broadcast's value is.
+
+    >>> import pickle
+    >>> pickle.loads(pickle.dumps(Shipped({"a": 1}))).value
+    {'a': 1}
+    """
+
+    def __init__(self, value: object) -> None:
+        self._value = value
+        self._key = uuid.uuid4().hex
+        self._blob: bytes | None = None
+
+    @property
+    def value(self) -> object:
+        if self._blob is not None:
+            if self._key not in _UNPICKLED:
+                _UNPICKLED[self._key] = pickle.loads(self._blob)
+                while len(_UNPICKLED) > _KEEP_UNPICKLED:
+                    del _UNPICKLED[next(iter(_UNPICKLED))]
+            return _UNPICKLED[self._key]
+        return self._value
+
+    def __getstate__(self) -> tuple[str, bytes]:
+        return self._key, pickle.dumps(self.value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __setstate__(self, state: tuple[str, bytes]) -> None:
+        self._key, self._blob = state
+        self._value = None
 
 
 class CacheScope:

@@ -1,20 +1,30 @@
-"""Files and folders on any filesystem the cluster's Spark can write (``file://``,
-``hdfs://``, ``s3a://``, ``gs://``, ``abfs://``...), through the driver's Hadoop
-FileSystem API.
+"""Files and folders by URI (``file://``, ``hdfs://``, ``s3a://``, ``gs://``, ``abfs://``...)
+for what tagspark writes itself: small files, listings, the staging folder and its publish.
+Spark's DataFrame writers and MLlib's ``save`` take the same URIs for the big tables.
 
-pyspark has no Python API for the Hadoop FileSystem, so this module is the one place in
-tagspark that talks to the JVM directly (through the SparkContext's Py4J gateway): every
-other module writes and lists through :class:`Storage`. Spark's DataFrame writers and
-MLlib's ``save`` already take the same URIs.
+:func:`storage_for` picks the backend by the session:
+
+- a classic session: :class:`HadoopStorage`, the driver's Hadoop FileSystem API through
+  the JVM gateway (pyspark has no Python API for it), so every filesystem the cluster's
+  Spark is configured for works, with Spark's own credentials;
+- a Spark Connect session (no JVM in this process): :class:`ArrowStorage`, ``pyarrow.fs``
+  on the client: local paths (and folders mounted on the client), S3 (``s3://``,
+  ``s3a://``), GCS (``gs://``) and HDFS (``hdfs://``, with Hadoop's ``libhdfs`` on the
+  client). The client and the server must see a path as the same place.
+
+A local path becomes ``file://`` and its absolute path as written (:func:`as_uri`), never
+percent-encoded, because Hadoop takes a path's characters as they are: a folder called
+``my posts`` or ``run[1]`` is that folder on both backends.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from fnmatch import fnmatchcase
 from urllib.parse import urlparse
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
 
 # schemes whose rename of a folder is one atomic metadata operation; object stores (s3a,
@@ -43,12 +53,38 @@ def is_uri(path: str) -> bool:
 
 
 def as_uri(path: str) -> str:
-    """A path with a scheme as it is; a local path as an absolute ``file://`` URI.
+    """A path with a scheme as it is; a local path as ``file://`` and its absolute path,
+    its characters as written (Hadoop's reading of a path: no percent-encoding).
 
-    >>> as_uri("hdfs://nn/posts"), as_uri("/data/out")
-    ('hdfs://nn/posts', 'file:///data/out')
+    >>> as_uri("hdfs://nn/posts"), as_uri("/data/my posts[1]")
+    ('hdfs://nn/posts', 'file:///data/my posts[1]')
     """
-    return path if is_uri(path) else Path(path).expanduser().absolute().as_uri()
+    if is_uri(path):
+        return path
+    return "file://" + os.path.abspath(os.path.expanduser(path))
+
+
+def shown(uri: str) -> str:
+    """A ``file://`` URI as the local path it is, for messages; other URIs as they are.
+
+    >>> shown("file:///data/my posts"), shown("hdfs://nn/x")
+    ('/data/my posts', 'hdfs://nn/x')
+    """
+    return uri[len("file://") :] if uri.startswith("file:///") else uri
+
+
+# Hadoop's glob characters: a path holding one is a pattern to Spark's readers unless escaped
+_GLOB = re.compile(r"([\\{}\[\]*?])")
+
+
+def literal(uri: str) -> str:
+    """``uri`` for Spark's readers, which expand Hadoop globs: its glob characters escaped,
+    so that a file named ``posts[1].jsonl`` is read as itself.
+
+    >>> literal("file:///data/posts[1].jsonl")
+    'file:///data/posts\\\\[1\\\\].jsonl'
+    """
+    return _GLOB.sub(r"\\\1", uri)
 
 
 def join(uri: str, *names: str) -> str:
@@ -70,8 +106,15 @@ def renames_atomically(uri: str) -> bool:
     return (urlparse(uri).scheme or "file") in ATOMIC_RENAME_SCHEMES
 
 
-class Storage:
-    """The Hadoop FileSystem of the running SparkSession, by URI."""
+def storage_for(spark: SparkSession) -> HadoopStorage | ArrowStorage:
+    """The backend for ``spark``'s kind of session (see the module docstring)."""
+    from tagspark.session import is_connect
+
+    return ArrowStorage() if is_connect(spark) else HadoopStorage(spark)
+
+
+class HadoopStorage:
+    """The Hadoop FileSystem of a classic SparkSession, by URI."""
 
     def __init__(self, spark: SparkSession) -> None:
         sc = spark.sparkContext
@@ -141,6 +184,8 @@ class Storage:
         """The Hadoop ``FileStatus`` of ``uri``, or None when it does not exist: asked in
         one call, so that what another process deletes meanwhile is absent rather than an
         error (``FileNotFoundException`` or a subclass, as object-store connectors throw)."""
+        from py4j.protocol import Py4JJavaError
+
         try:
             return self._fs(uri).getFileStatus(self._path(uri))
         except Py4JJavaError as exc:
@@ -182,3 +227,123 @@ def _entry(status) -> Entry:
         bool(status.isDirectory()),
         status.getModificationTime() / 1000.0,
     )
+
+
+class ArrowStorage:
+    """The same operations through ``pyarrow.fs``, for a client without a JVM (Spark
+    Connect). Folders exist implicitly on object stores, as with Hadoop's connectors."""
+
+    def __init__(self) -> None:
+        self._filesystems: dict[str, object] = {}
+
+    def _at(self, uri: str):
+        """The pyarrow filesystem of ``uri`` and the path on it, characters as written."""
+        import pyarrow.fs as pafs
+
+        match = re.match(r"^([A-Za-z][\w+.-]*):(?://([^/]*))?(.*)$", uri)
+        if match is None:
+            return pafs.LocalFileSystem(), os.path.abspath(uri)
+        scheme, authority, path = match[1].lower(), match[2] or "", match[3] or "/"
+        if scheme == "file":
+            return pafs.LocalFileSystem(), path
+        root = f"{'s3' if scheme in ('s3a', 's3n') else scheme}://{authority}/"
+        if root not in self._filesystems:
+            self._filesystems[root] = pafs.FileSystem.from_uri(root)
+        fs, base = self._filesystems[root]
+        return fs, f"{base.rstrip('/')}/{path.lstrip('/')}" if base else path
+
+    def _info(self, uri: str):
+        fs, path = self._at(uri)
+        return fs.get_file_info(path)
+
+    def exists(self, uri: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return self._info(uri).type != pafs.FileType.NotFound
+
+    def is_dir(self, uri: str) -> bool:
+        import pyarrow.fs as pafs
+
+        return self._info(uri).type == pafs.FileType.Directory
+
+    def mkdirs(self, uri: str) -> None:
+        fs, path = self._at(uri)
+        fs.create_dir(path, recursive=True)
+
+    def delete(self, uri: str) -> bool:
+        """Delete a file or a whole folder; False when there was nothing to delete."""
+        import pyarrow.fs as pafs
+
+        fs, path = self._at(uri)
+        kind = fs.get_file_info(path).type
+        if kind == pafs.FileType.NotFound:
+            return False
+        if kind == pafs.FileType.Directory:
+            fs.delete_dir(path)
+        else:
+            fs.delete_file(path)
+        return True
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        """Create (or replace) the file ``uri`` holding ``data`` (its folder created)."""
+        fs, path = self._at(uri)
+        fs.create_dir(path.rsplit("/", 1)[0] or "/", recursive=True)
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+
+    def read_bytes(self, uri: str) -> bytes:
+        fs, path = self._at(uri)
+        with fs.open_input_stream(path) as stream:
+            return stream.read()
+
+    def write_text(self, uri: str, text: str) -> None:
+        self.write_bytes(uri, text.encode("utf-8"))
+
+    def list(self, uri: str) -> list[Entry]:
+        """The files and folders directly in the folder ``uri``, by name."""
+        import pyarrow.fs as pafs
+
+        fs, path = self._at(uri)
+        infos = fs.get_file_info(pafs.FileSelector(path))
+        return sorted((self._entry(join(uri, i.base_name), i) for i in infos), key=lambda e: e.name)
+
+    def glob(self, pattern: str) -> list[Entry]:
+        """What ``pattern`` matches (``*``, ``?``, ``[...]`` within a name, as Hadoop's glob;
+        no ``{a,b}``), by URI."""
+        head, *parts = pattern.rstrip("/").split("/")
+        fixed = [head]
+        while parts and not set("*?[") & set(parts[0]):
+            fixed.append(parts.pop(0))
+        found = ["/".join(fixed)]
+        for part in parts:
+            found = [
+                e.uri for folder in found if self.is_dir(folder)
+                for e in self.list(folder) if fnmatchcase(e.name, part)
+            ]  # fmt: skip
+        return sorted((self._entry(u, self._info(u)) for u in found if self.exists(u)),
+                      key=lambda e: e.uri)  # fmt: skip
+
+    def modified(self, uri: str) -> float | None:
+        import pyarrow.fs as pafs
+
+        info = self._info(uri)
+        return None if info.type == pafs.FileType.NotFound else info.mtime.timestamp()
+
+    def rename(self, source: str, target: str) -> None:
+        """Move ``source`` to ``target``, which must not exist: checked, then one rename
+        (local, HDFS) or a copy and delete (object stores), as Hadoop's connectors do."""
+        if self.exists(target):
+            raise FileExistsError(target)
+        fs, path = self._at(source)
+        fs.move(path, self._at(target)[1])
+
+    @staticmethod
+    def _entry(uri: str, info) -> Entry:
+        import pyarrow.fs as pafs
+
+        mtime = info.mtime.timestamp() if info.mtime is not None else 0.0
+        return Entry(uri, name(uri), info.type == pafs.FileType.Directory, mtime)
+
+
+# either backend, for annotations
+Storage = HadoopStorage | ArrowStorage

@@ -1,7 +1,8 @@
 """Writing a run's output, all of it into a staging folder that is published at the end,
 so a failed or killed run never leaves a half-written output folder and never damages the
-previous one. Every file goes through :class:`~tagspark.storage.Storage` (the Hadoop
-FileSystem API), so the output may be any URI the cluster's Spark can write.
+previous one. Every file goes through :mod:`tagspark.storage` (the Hadoop
+FileSystem on a classic session, pyarrow.fs on Spark Connect) or Spark's writers, so the
+output may be any URI the cluster's Spark can write.
 
 Layout of the output folder::
 
@@ -38,9 +39,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from py4j.protocol import Py4JJavaError
 from pyspark.sql import DataFrame
 
 from tagspark import storage as st
@@ -86,7 +85,7 @@ def check_output(output: str, overwrite: bool, input_paths: tuple[str, ...] = ()
         raise OutputError(
             f"output '{output}' cannot be written: {exc.strerror.lower()} in '{parent}'"
         ) from None
-    uri = path.as_uri()
+    uri = st.as_uri(str(path))
     _check_overlap(uri, output, input_paths)
     return uri
 
@@ -116,8 +115,7 @@ def check_output_uri(storage: st.Storage, output: str, overwrite: bool) -> None:
 
 def display(uri: str) -> str:
     """A ``file://`` URI as the local path a person typed; any other URI as it is."""
-    parsed = urlparse(uri)
-    return parsed.path if parsed.scheme == "file" else uri
+    return st.shown(uri)
 
 
 class Staging:
@@ -197,7 +195,7 @@ class Staging:
                 storage.delete(output)
         try:
             storage.rename(self.uri, output)
-        except (Py4JJavaError, FileExistsError) as exc:
+        except Exception as exc:  # the JVM's or pyarrow's: put the old output back
             if old is not None:
                 storage.rename(old, output)
             if storage.exists(output):
@@ -214,8 +212,8 @@ class Staging:
         try:
             self.storage.delete(self.uri)
         except Exception as exc:  # the JVM died: a local folder goes without it
-            if urlparse(self.uri).scheme == "file":
-                shutil.rmtree(urlparse(self.uri).path, ignore_errors=True)
+            if self.uri.startswith("file://"):
+                shutil.rmtree(st.shown(self.uri), ignore_errors=True)
             else:  # the next run to this output sweeps it once its lease expires
                 log.debug("could not remove %s: %s", self.uri, exc)
 

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -69,6 +70,12 @@ def kill_group(proc: subprocess.Popen) -> None:
             continue
     with contextlib.suppress(ProcessLookupError):  # children left in the group go too
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def start_logged(cmd: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen:

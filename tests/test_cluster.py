@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -26,7 +25,7 @@ import pyspark
 import pytest
 
 from tagspark.cli import main, sample_corpus
-from tests.conftest import kill_group, start_logged, wait_for
+from tests.conftest import free_port, kill_group, start_logged, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -34,12 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SPARK_HOME = Path(pyspark.__file__).parent
 # 2^14 buckets keep the runs short; the sample corpus has under 100 distinct tags
 JOB_ARGS = ["--k", "5", "--seed", "42", "--set", "features.num_features=16384"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +56,7 @@ def cluster(tmp_path_factory):
         "SPARK_NO_DAEMONIZE": "1",
     }
     spark_class = str(SPARK_HOME / "bin" / "spark-class")
-    port = _free_port()
+    port = free_port()
     url = f"spark://127.0.0.1:{port}"
     procs: list[subprocess.Popen] = []
     try:
@@ -76,7 +69,7 @@ def cluster(tmp_path_factory):
                 "--port",
                 str(port),
                 "--webui-port",
-                str(_free_port()),
+                str(free_port()),
             ],
             tmp / "master.log",
             env,
@@ -98,7 +91,7 @@ def cluster(tmp_path_factory):
                     "--memory",
                     "2g",
                     "--webui-port",
-                    str(_free_port()),
+                    str(free_port()),
                     "--work-dir",
                     str(tmp / f"work{i}"),
                 ],
