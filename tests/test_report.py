@@ -199,6 +199,36 @@ def test_filtering_200_cards_in_the_browser(browser, tmp_path):
     assert _visible_cards(browser) == [f"t{c}x0_t{c}x1" for c in (17, *range(170, 180))]
 
 
+@pytest.mark.parametrize("k", [2, 200, 500])
+def test_the_size_chart_shows_every_category_inside_it(browser, tmp_path, k):
+    categories = [
+        Category(c, f"t{c}x0_t{c}x1", (), 10_000 - 19 * c, (RankedTag(f"t{c}x0", 0.1, 50),))
+        for c in range(k)
+    ]
+    page = tmp_path / f"k{k}.html"
+    page.write_text(report_html(categories, {"counts": {"kept": 10**6}}))
+    browser.get(page.as_uri())
+    found = browser.execute_script(
+        "const svg = document.querySelector('#sizes svg'), box = svg.getBoundingClientRect();"
+        "const bars = [...svg.querySelectorAll('a.bar rect')]"
+        ".map((r) => r.getBoundingClientRect());"
+        "return {box: [box.left, box.right, box.top, box.bottom],"
+        " page: document.documentElement.clientWidth,"
+        " bars: bars.map((b) => [b.left, b.right, b.top, b.bottom]),"
+        " links: [...svg.querySelectorAll('a.bar')].map((a) => a.getAttribute('href')),"
+        " cards: [...document.querySelectorAll('#cards .card')].map((c) => '#' + c.id),"
+        " texts: [...svg.querySelectorAll('text')].map((t) => t.textContent)};"
+    )
+    left, right, top, bottom = found["box"]
+    assert left >= 0 and right <= found["page"]  # the chart fits the page's width
+    assert len(found["bars"]) == k
+    for b_left, b_right, b_top, b_bottom in found["bars"]:
+        assert left <= b_left < b_right <= right and top <= b_top < b_bottom <= bottom
+    assert found["links"] == found["cards"]  # largest first, each bar to its card
+    assert "posts" in found["texts"]
+    assert f"categories, largest first ({k}); a bar opens its card" in found["texts"]
+
+
 def test_the_k_curve_plot_labels_the_k_values_tried():
     import matplotlib
 

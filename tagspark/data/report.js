@@ -39,20 +39,43 @@ for (const [k, v] of glance) {
 }
 $("subtitle").textContent = `${D.categories.filter((c) => !c.mixed).length} categories from ${(R.kept || 0).toLocaleString("en")} posts`;
 
-// category sizes: one bar a category, largest first
+// category sizes: one bar a category, largest first, each a link to its card; the SVG
+// scales to the page (viewBox), so k=2 and k=500 both fill the chart's width
 (function sizes() {
-  const cats = D.categories, w = 16, h = 160, top = Math.max(1, ...cats.map((c) => c.size));
-  const s = svg("svg", {width: Math.max(300, cats.length * w + 60), height: h + 30, role: "img",
-    "aria-label": "Posts per category, largest first"});
+  const cats = D.categories, W = 900, H = 230, L = 58, R = 6, T = 8, B = 44;
+  const pw = W - L - R, ph = H - T - B, most = Math.max(1, ...cats.map((c) => c.size));
+  const step = pw / Math.max(1, cats.length), gap = step >= 6 ? 2 : step >= 3 ? 1 : 0;
+  const s = svg("svg", {viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "xMinYMin meet",
+    role: "img", "aria-label": `Posts per category, largest first (${cats.length} bars)`});
+  const axis = (x1, y1, x2, y2) => svg("line", {x1, y1, x2, y2, stroke: "#555"});
+  s.append(axis(L, T, L, T + ph), axis(L, T + ph, L + pw, T + ph));
+  for (const v of [0, most / 2, most]) {
+    const y = T + ph - (v / most) * ph;
+    s.append(axis(L - 4, y, L, y));
+    const t = svg("text", {x: L - 6, y: y + 4, "text-anchor": "end"}); t.textContent = fmt(Math.round(v));
+    s.append(t);
+  }
+  const ytitle = svg("text", {x: 12, y: T + ph / 2, "text-anchor": "middle",
+    transform: `rotate(-90 12 ${T + ph / 2})`}); ytitle.textContent = "posts";
+  const xtitle = svg("text", {x: L + pw / 2, y: H - 6, "text-anchor": "middle"});
+  xtitle.textContent = `categories, largest first (${cats.length}); a bar opens its card`;
+  s.append(ytitle, xtitle);
   cats.forEach((c, i) => {
-    const bh = Math.max(1, (c.size / top) * h);
-    const r = svg("rect", {x: 50 + i * w, y: h - bh + 5, width: w - 3, height: bh,
-      fill: c.mixed ? "#999" : "#2b6cb0"});
+    const bh = Math.max(1, (c.size / most) * ph);
+    const a = svg("a", {href: `#cat-${c.id}`, class: "bar"});
+    const r = svg("rect", {x: L + i * step + gap / 2, y: T + ph - bh, width: Math.max(0.5, step - gap),
+      height: bh, fill: c.mixed ? "#999" : "#2b6cb0"});
     const t = svg("title", {}); t.textContent = `${c.name}: ${c.size} posts (${(100 * c.share).toFixed(1)}%)`;
-    r.append(t); s.append(r);
+    r.append(t); a.append(r); s.append(a);
   });
-  const label = svg("text", {x: 0, y: 14}); label.textContent = fmt(top); s.append(label);
-  const zero = svg("text", {x: 0, y: h + 5}); zero.textContent = "0"; s.append(zero);
+  if (step >= 60) {  // a few wide bars: each named under it, as far as it fits
+    cats.forEach((c, i) => {
+      const fit = Math.floor(step / 6.5);
+      const t = svg("text", {x: L + (i + 0.5) * step, y: T + ph + 14, "text-anchor": "middle"});
+      t.textContent = c.name.length > fit ? c.name.slice(0, fit - 1) + "\u2026" : c.name;
+      s.append(t);
+    });
+  }
   $("sizes").append(s);
 })();
 
@@ -97,7 +120,7 @@ for (const c of D.categories) {
         title: `weight ${t.weight.toFixed(4)}, ${t.posts} posts of this category`}), info));
   }
   const card = el("article", {class: "card" + (c.mixed ? " mixed" : ""), "data-name": c.name,
-    "aria-label": c.name},
+    id: `cat-${c.id}`, "aria-label": c.name},
     el("h3", {text: c.name}),
     el("div", {class: "meta", text: `${c.size.toLocaleString("en")} posts, ${(100 * c.share).toFixed(1)}%`}),
     list);
