@@ -462,7 +462,8 @@ class TagCategoriesModel(TagCategoriesParams, Model, MLReadable, MLWritable):
 
     ``write().save(path)`` (``overwrite()`` to replace) writes the model folder that
     ``tagspark suggest|assign|search|report`` read (:mod:`tagspark.model`) with the Params
-    beside it in ``metadata/``, on any filesystem the session's Hadoop reaches;
+    beside it in ``metadata/``, on any filesystem the session's storage reaches
+    (:func:`tagspark.storage.storage_for`);
     ``TagCategoriesModel.load`` reads it, or the model of a ``tagspark cluster`` output, or
     a saved PipelineModel holding one. The Params it was fitted with are its own.
     """
