@@ -317,15 +317,21 @@ def _run(args: argparse.Namespace, afterwards: list[Callable[[], None]]) -> int:
 
     from tagspark import job
     from tagspark.read import resolve_remote_inputs
-    from tagspark.session import build_session, choose_master, class_archive, end_jvm
+    from tagspark.session import (
+        build_session,
+        choose_master,
+        class_archive,
+        connect_address,
+        end_jvm,
+    )
     from tagspark.storage import storage_for
 
     owned = SparkSession.getActiveSession() is None  # leave a caller's session running
     remote = args.remote or os.environ.get("SPARK_REMOTE")
     if remote and args.master:
         raise ParameterError("give --master or --remote (or SPARK_REMOTE), not both")
-    if remote and not remote.startswith("sc://"):
-        raise ParameterError(f"a Spark Connect address is sc://HOST:PORT, got {remote!r}")
+    if remote:
+        connect_address(remote)  # a wrong address is told before anything starts
     master = None if remote else choose_master(cfg.spark, args.master)
     archive = class_archive(cfg.spark, master) if owned and not remote else None
     spark = build_session(cfg.spark, master, archive, remote)

@@ -552,12 +552,12 @@ class _ModelReader(MLReader):
         self.cls = cls
 
     def load(self, path: str) -> TagCategoriesModel:
-        from tagspark.storage import as_uri, join, storage_for
+        from tagspark.storage import join, storage_for
 
         model, pipeline, folder = load_model(self.sparkSession, path, with_folder=True)
         instance = self.cls(model, pipeline)
         instance._set_config(model.settings.get("config", {}))
-        if storage_for(self.sparkSession).exists(join(as_uri(folder), "metadata")):
+        if storage_for(self.sparkSession).exists(join(folder, "metadata")):  # a URI already
             metadata = DefaultParamsReader.loadMetadata(folder, self.sparkSession)
             DefaultParamsReader.getAndSetParams(instance, metadata)
             instance._resetUid(metadata["uid"])

@@ -83,13 +83,12 @@ class TagMatrix:
 
         def products(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
             for batch in batches:
-                for block, part in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    yield _record(block, pickle.loads(part) @ shared.value)
+                for block, rows in _unpickled(batch):
+                    yield _record(block, rows @ shared.value)
 
         out = np.zeros((self.n, basis.shape[1]), dtype=np.float32)
         found = self.blocks.mapInArrow(products, "block int, part binary").toArrow()
-        for block, part in _parts(found):
-            rows = pickle.loads(part)
+        for block, rows in _unpickled(found):
             out[block * BLOCK_ROWS : block * BLOCK_ROWS + rows.shape[0]] = rows
         return out * self.scale[:, None].astype(np.float32)
 
@@ -142,8 +141,7 @@ def tag_matrix(
 
     def sizes(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
-            for block, part in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                value = pickle.loads(part)
+            for block, value in _unpickled(batch):
                 yield _record(block, value if block == _COLUMN_SUMS else value.nnz)
 
     reduced = (
@@ -178,12 +176,10 @@ def _record(block: int, value: object) -> pa.RecordBatch:
     )
 
 
-def _parts(table: pa.Table) -> Iterator[tuple[int, bytes]]:
-    return zip(table.column("block").to_pylist(), table.column("part").to_pylist(), strict=True)
-
-
-def _unpickled(table: pa.Table) -> Iterator[tuple[int, object]]:
-    for block, part in _parts(table):
+def _unpickled(table: pa.Table | pa.RecordBatch) -> Iterator[tuple[int, object]]:
+    """Each ``block, part`` row of ``table`` with its part unpickled."""
+    blocks, parts = table.column("block").to_pylist(), table.column("part").to_pylist()
+    for block, part in zip(blocks, parts, strict=True):
         yield block, pickle.loads(part)
 
 

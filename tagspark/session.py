@@ -21,7 +21,7 @@ from pyspark.sql import SparkSession
 from tagspark import classarchive
 from tagspark.classarchive import ClassArchive
 from tagspark.config import SparkConfig
-from tagspark.errors import ResourceError
+from tagspark.errors import ParameterError, ResourceError
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +268,8 @@ def _remote_session(cfg: SparkConfig, remote: str) -> SparkSession:
 
     Raises
     ------
+    ParameterError
+        ``remote`` is not a Spark Connect address (:func:`connect_address`).
     ResourceError
         The server cannot be reached.
     """
@@ -290,13 +292,27 @@ def _remote_session(cfg: SparkConfig, remote: str) -> SparkSession:
     return spark
 
 
+def connect_address(remote: str) -> tuple[str, int]:
+    """The host and port of a Spark Connect address (port 15002 when it names none).
+
+    >>> connect_address("sc://127.0.0.1:15902/;token=x"), connect_address("sc://[::1]")
+    (('127.0.0.1', 15902), ('::1', 15002))
+
+    Raises
+    ------
+    ParameterError
+        ``remote`` is not ``sc://HOST[:PORT]``.
+    """
+    match = re.match(r"^sc://([^:/;\[\]]+|\[[^\]]+\])(?::(\d+))?(?:[/;]|$)", remote)
+    if match is None:
+        raise ParameterError(f"a Spark Connect address is sc://HOST:PORT, got {remote!r}")
+    return match[1].strip("[]"), int(match[2] or 15002)
+
+
 def _reachable(remote: str, timeout: float = 10.0) -> None:
     """Fail at once when nothing listens at ``remote``'s host and port (pyspark's client
     would retry for minutes)."""
-    match = re.match(r"^sc://([^:/;]+|\[[^\]]+\])(?::(\d+))?", remote)
-    if match is None:
-        raise ResourceError(f"a Spark Connect address is sc://HOST:PORT, got {remote!r}")
-    host, port = match[1].strip("[]"), int(match[2] or 15002)
+    host, port = connect_address(remote)
     try:
         socket.create_connection((host, port), timeout=timeout).close()
     except OSError as exc:
