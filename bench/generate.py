@@ -14,6 +14,9 @@ Writes JSON Lines ``{"id": "p0", "tags": [...], "label": "theme17"}``:
   2,000 themes of 1,500 Zipf-distributed tags each (3M theme tags, most of them seen only
   once a corpus is large enough to reach them), and 1-3 near-unique noise tags on every long
   post (drawn from twice as many names as there are posts, so a few repeat);
+- ``--generic-tags N``: N generic tags #g0..#g<N-1> in place of the 20 named ones, Zipf-
+  distributed (#g0 on about 13% of the posts at N=100, #g99 on 0.13%): generic tags at every
+  frequency, most of them under a 0.5% share, for the generic-tag rule;
 - deterministic: the same arguments give the same bytes. Vectorised with numpy; 10M posts
   take a few minutes, most of it formatting JSON.
 """
@@ -119,12 +122,16 @@ def generate(
     seed: int,
     chunk: int = 500_000,
     long_tail: bool = False,
+    generic_tags: int = 0,
 ):
     """Yield blocks of JSON lines (one string per block)."""
     rng = np.random.default_rng(seed)
     names = long_tail_names(themes, per_theme) if long_tail else tag_names(themes, per_theme, rng)
     quoted = np.array([[f'"{t}"' for t in row] for row in names], dtype=object)
-    generic = np.array([f'"{t}"' for t in GENERIC], dtype=object)
+    names_of_generic = [f"g{i}" for i in range(generic_tags)] if generic_tags else GENERIC
+    generic = np.array([f'"{t}"' for t in names_of_generic], dtype=object)
+    generic_p = 1.0 / np.arange(1, len(generic) + 1)
+    generic_p /= generic_p.sum()
     weights = 1.0 / np.arange(1, per_theme + 1) ** zipf
     cdf = np.cumsum(weights) / weights.sum()
     theme_p = 1.0 / np.arange(1, themes + 1) ** 0.5  # some themes are bigger than others
@@ -139,7 +146,10 @@ def generate(
         ranks = np.searchsorted(cdf, rng.random((n, 30)))
         with_generic = rng.random(n) < 0.33
         n_generic = np.where(with_generic, rng.integers(1, 4, n), 0)
-        generic_idx = rng.integers(0, len(GENERIC), (n, 3))
+        if generic_tags:
+            generic_idx = rng.choice(len(generic), size=(n, 3), p=generic_p)
+        else:  # the named ones, uniform (the bytes of earlier versions)
+            generic_idx = rng.integers(0, len(GENERIC), (n, 3))
         # near-unique noise: 1-3 tags on each long post, from 2 x posts names
         n_noise = np.where(long_tail & (length >= 20), rng.integers(1, 4, n), 0)
         noise = rng.integers(0, 2 * posts, (n, 3))
@@ -168,6 +178,12 @@ def main() -> None:
         help="a growing Zipf vocabulary: 2,000 themes x 1,500 tags (unless --themes and "
         "--tags-per-theme say otherwise), exponent 1.0, noise tags on long posts",
     )
+    parser.add_argument(
+        "--generic-tags",
+        type=int,
+        default=0,
+        help="N Zipf-distributed generic tags #g0.. in place of the 20 named ones",
+    )
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
     if args.long_tail:
@@ -186,6 +202,7 @@ def main() -> None:
             args.zipf,
             args.seed,
             long_tail=args.long_tail,
+            generic_tags=args.generic_tags,
         )
         for block in blocks:
             fh.write(block)

@@ -25,7 +25,7 @@ import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from tagspark.centres import MIXED_ID, Cells, TagCentres, only_generic
+from tagspark.centres import MIXED_ID, Cells, TagCentres, generic_led, only_generic
 from tagspark.clustering import CATEGORY_COL
 from tagspark.codec import tag_values, unpack_sets
 from tagspark.stages import Shipped
@@ -136,6 +136,30 @@ def _cell_of(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (array([-1,  0,  7]), array([ 3, -1,  0]))
     """
     return (keys >> 32) + MIXED_ID, (keys & 0xFFFFFFFF) + SIZE_ROW
+
+
+def with_generic_led_sets_unplaced(
+    groups: DataFrame, column: np.ndarray, generic: np.ndarray
+) -> DataFrame:
+    """``groups`` with every set that has a tag outside ``generic`` (vocabulary indices) but
+    no feature tag outside it (``column[t] < 0``: not a feature) moved to
+    :data:`MIXED_ID`, for :func:`with_sets_placed_by_tags` to place by its other tags. Such
+    a set's embedding holds its generic tags alone: every one of them lands on the same
+    point, and k-means gathers them into one catch-all category named after whatever rare
+    tags they carry (:func:`generic_led`)."""
+    shared = Shipped((column, generic))
+    position = groups.columns.index(CATEGORY_COL)
+
+    def unplace(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        column, generic = shared.value
+        for batch in batches:
+            idx, rows = unpack_sets(batch.column("idx"))
+            led = generic_led(idx, rows, batch.num_rows, column, generic)
+            current = batch.column(CATEGORY_COL).to_numpy(zero_copy_only=False)
+            moved = np.where(led, MIXED_ID, current).astype(np.int32)
+            yield batch.set_column(position, CATEGORY_COL, pa.array(moved))
+
+    return groups.mapInArrow(unplace, groups.schema)
 
 
 def with_sets_placed_by_tags(groups: DataFrame, placing: TagCentres, idf: np.ndarray) -> DataFrame:

@@ -184,3 +184,19 @@ def only_generic(idx: np.ndarray, rows: np.ndarray, n_rows: int, generic: np.nda
     (vocabulary indices), a row with no tag included."""
     specific = np.bincount(rows, ~np.isin(idx, generic), minlength=n_rows)
     return specific == 0
+
+
+def generic_led(
+    idx: np.ndarray, rows: np.ndarray, n_rows: int, column: np.ndarray, generic: np.ndarray
+) -> np.ndarray:
+    """True for each row with a tag outside ``generic`` and no feature tag outside it: its
+    embedding is its generic tags' alone (or none), so it is placed by its other tags.
+
+    >>> generic_led(np.array([0, 5, 0, 1, 5]), np.array([0, 0, 1, 1, 2]), 3,
+    ...             np.array([0, 1, -1, -1, -1, -1]), np.array([0]))
+    array([ True, False,  True])
+    """
+    is_generic = np.isin(idx, generic)
+    specific = np.bincount(rows, ~is_generic, minlength=n_rows) > 0
+    specific_feature = np.bincount(rows, ~is_generic & (column[idx] >= 0), minlength=n_rows) > 0
+    return specific & ~specific_feature

@@ -71,7 +71,7 @@ class KMeansConfig:
 @dataclass(frozen=True)
 class GenericConfig:
     detect: bool = True
-    min_share: float = 0.005
+    min_share: float = 0.0
     min_spread: float = 0.5
     tags: tuple[str, ...] = ()
     exclude_from_features: bool = False
@@ -381,7 +381,7 @@ def _check_values(cfg: Config) -> None:
             "kmeans.solver",
             f"one of {', '.join(KMEANS_SOLVERS)}",
         ),
-        (0 < cfg.generic.min_share <= 1, "generic.min_share", "above 0 and at most 1"),
+        (0 <= cfg.generic.min_share <= 1, "generic.min_share", "between 0 and 1"),
         (0 <= cfg.generic.min_spread <= 1, "generic.min_spread", "between 0 and 1"),
         (cfg.naming.name_tags >= 1, "naming.name_tags", "at least 1"),
         (

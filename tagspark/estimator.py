@@ -61,7 +61,7 @@ from tagspark.clustering import Fit, fit
 from tagspark.codec import lists
 from tagspark.config import Config
 from tagspark.errors import ConfigError, OutputError
-from tagspark.model import PIPELINE, TagModel, find_model
+from tagspark.model import GENERIC_LED, PIPELINE, TagModel, find_model
 from tagspark.naming import MIXED_NAME
 from tagspark.neighbours import tag_neighbours
 from tagspark.params import TagCategoriesParams
@@ -131,6 +131,10 @@ def fit_categories(
                 cache(fitted.groups), sets, fitted, counts, cache
             )
         generic_idx = sets.vocabulary.indices(generic_names)
+        if generic_idx and _generic_led_possible(fitted, generic_idx):
+            groups, cells, placing = _placed_past_generic(
+                groups, sets, fitted, generic_idx, counts, cache
+            )
         if generic_idx:
             # sets with only generic tags go to mixed: their cells move with them
             generic_only = np.asarray(generic_idx, dtype=np.int64)
@@ -152,6 +156,7 @@ def fit_categories(
         if empty:
             log.warning("%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k)
         model = _model(sets, fitted, cells, weights, placing, generic_idx, categories, cfg)
+        model.settings[GENERIC_LED] = fitted.embedding is not None
         stats = popularity.tag_stats(model, cfg.popularity, _popularity_counts(cfg))
         model.categories = popularity.rated(categories, stats, model.position)
         model.settings["popularity_source"] = stats.source
@@ -168,6 +173,7 @@ def fit_categories(
             int(features.sum()),
             model.neighbours.most_per_tag(),
         )
+    counts.pop("left_unplaced", None)  # part of mixed
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
     return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty)
 
@@ -187,7 +193,7 @@ def place_by_tags(
     idf = sets.vocabulary.idf
     cells = cat.category_cells(groups, idf)
     unplaced = cells.sizes.get(MIXED_ID, 0)
-    counts["placed_by_tags"] = 0
+    counts["placed_by_tags"] = counts["left_unplaced"] = 0
     if not unplaced:
         return groups, cells, None
     placing = TagCentres.of(cells, tag_weights(cells, cells.sizes), placed_only=True)
@@ -197,10 +203,48 @@ def place_by_tags(
     groups = cache(cat.with_sets_placed_by_tags(groups, placing, idf))
     cells = cat.category_cells(groups, idf)
     counts["placed_by_tags"] = unplaced - cells.sizes.get(MIXED_ID, 0)
+    counts["left_unplaced"] = cells.sizes.get(MIXED_ID, 0)
     log.info(
         "%d posts with no feature tag placed by their rarer tags, %d left for mixed",
         counts["placed_by_tags"],
         unplaced - counts["placed_by_tags"],
+    )
+    return groups, cells, placing
+
+
+def _generic_led_possible(fitted: Fit, generic_idx: list[int]) -> bool:
+    """Whether a set can have a tag that is neither generic nor a feature (embedding methods
+    only): only then can its feature tags be generic alone."""
+    if fitted.embedding is None:
+        return False
+    other = fitted.embedding.column < 0
+    other[generic_idx] = False
+    return bool(other.any())
+
+
+def _placed_past_generic(
+    groups: DataFrame,
+    sets: TagSets,
+    fitted: Fit,
+    generic_idx: list[int],
+    counts: dict[str, int],
+    cache: CacheScope,
+) -> tuple[DataFrame, cat.Cells, TagCentres | None]:
+    """:func:`place_by_tags` once more, now that the generic tags are known, for every set
+    whose feature tags are all generic (:func:`tagspark.categories.generic_led`): its
+    embedding is its generic tags' alone, the same point for all of them, and k-means gathers
+    them into one catch-all category that looks like a topic. They are placed by their other
+    tags, as sets without a feature tag are (those are placed again too, by centres that no
+    longer hold the catch-all's posts); a set none of whose tags any category holds goes to
+    mixed. ``counts["generic_led"]``: the posts whose feature tags were all generic."""
+    before = counts["placed_by_tags"] + counts["left_unplaced"]
+    generic = np.asarray(generic_idx, dtype=np.int64)
+    unplaced = cat.with_generic_led_sets_unplaced(groups, fitted.embedding.column, generic)
+    groups, cells, placing = place_by_tags(cache(unplaced), sets, fitted, counts, cache)
+    counts["generic_led"] = counts["placed_by_tags"] + counts["left_unplaced"] - before
+    log.info(
+        "%d posts whose feature tags are all generic placed by their other tags",
+        counts["generic_led"],
     )
     return groups, cells, placing
 

@@ -25,7 +25,9 @@ A model folder (``model/`` in every output of ``tagspark cluster``)::
 Placing a post (:meth:`TagModel.place`), in this order, exactly as the job placed the corpus:
 
 1. ``spectral``/``svd``: the nearest k-means centre of the post's embedding; ``tfidf``: the
-   category the Spark pipeline gives it. A post with no feature tag has none.
+   category the Spark pipeline gives it. A post with no feature tag has none, nor has one
+   whose feature tags are all generic and which has other tags (its embedding would be its
+   generic tags' alone; ``generic_led_by_tags`` in ``model.json``, absent in older models).
 2. A post without one goes to the category whose centre in tag space weighs its tags most
    (``placing``), else to ``mixed``.
 3. A post whose every vocabulary tag is generic goes to ``mixed``.
@@ -48,7 +50,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tagspark.centres import MIXED_ID, TagCentres, embed_sets, nearest_centres, only_generic
+from tagspark.centres import (
+    MIXED_ID,
+    TagCentres,
+    embed_sets,
+    generic_led,
+    nearest_centres,
+    only_generic,
+)
 from tagspark.codec import pack_sets, tag_values
 from tagspark.errors import InputError
 from tagspark.naming import Category, RankedTag
@@ -69,6 +78,9 @@ VERSION = 2
 ROWS_PER_GROUP = 4096
 CELL_ROWS_PER_GROUP = 8192
 EMBEDDING_METHODS = ("spectral", "svd")
+# model.json: a set whose feature tags are all generic is placed by its other tags, not by
+# its embedding (tagspark.categories.generic_led); absent in models fitted before that rule
+GENERIC_LED = "generic_led_by_tags"
 PIPELINE = "pipeline"
 
 
@@ -167,6 +179,8 @@ class TagModel:
         idx, rows, x = values
         if self.method in EMBEDDING_METHODS:
             v, placed = self.embedded(packed)
+            if len(self.generic) and self.settings.get(GENERIC_LED):
+                placed &= ~generic_led(idx, rows, n_rows, self.column, self.generic)
             nearest = nearest_centres(v, self.kmeans_centres, self.distance_measure)
             category = np.where(placed, nearest, MIXED_ID).astype(np.int64)
         elif kmeans_category is not None:

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from scipy import sparse
 
@@ -18,11 +19,11 @@ from tagspark.codec import pack_sets, set_tags, sorted_unique, tag_values, unpac
 from tagspark.config import FeaturesConfig, GenericConfig, KMeansConfig, load_config
 from tagspark.embedding import auto_dims
 from tagspark.errors import ConfigError, ParameterError
-from tagspark.generic import generic_tags, tag_spread
+from tagspark.generic import chance_spread, generic_tags, tag_spread
 from tagspark.matrix import power_basis
 from tagspark.naming import top_tags
 from tagspark.stages import CacheScope
-from tagspark.vocabulary import tag_sets, tag_vocabulary
+from tagspark.vocabulary import Vocabulary, tag_sets, tag_vocabulary
 from tests.conftest import write_jsonl
 
 THEMES = {
@@ -199,7 +200,7 @@ def test_spectral_keeps_each_theme_whole_whatever_the_seed(spark, keep):
         assert len(set.union(*by_theme.values())) == 4, seed
 
 
-def test_generic_tags_are_detected_by_share_and_spread(spark, keep):
+def test_generic_tags_are_detected_by_their_spread(spark, keep):
     posts = themed_posts()
     df = as_posts(spark, posts)
     sets = tag_sets(df, len(posts), 2, keep)
@@ -220,6 +221,94 @@ def test_generic_tags_are_detected_by_share_and_spread(spark, keep):
         ("pasta", "listed", True),
         ("nosuchtag", "listed", False),
     ]
+
+
+def test_generic_tags_are_found_by_evidence_at_any_frequency():
+    """Four categories of 1,000 posts. A tag spread over them as the posts are is generic
+    at 10% of the posts and at 0.4% (under the old 0.5% share floor), but not with 3 posts
+    (too few to tell: random tags of 3 posts rarely look spread); a tag of one category or
+    of two, or one that lives mostly in one, is not generic, however many posts it has."""
+    per_category = {
+        "common": [100, 100, 100, 100],
+        "small": [4, 4, 4, 4],
+        "tiny": [1, 1, 1, 0],
+        "topical": [16, 0, 0, 0],
+        "two_topics": [60, 60, 0, 0],
+        "mostly_one": [70, 5, 3, 2],
+    }
+    names = list(per_category)
+    category, idx, posts = [], [], []
+    for t, counts in enumerate(per_category.values()):
+        for c, n in enumerate(counts):
+            if n:
+                category.append(c), idx.append(t), posts.append(n)
+    cells = Cells(
+        np.array(category), np.array(idx), np.array(posts, dtype=float),
+        np.array(posts, dtype=float), {c: 1000 for c in range(4)},
+    )  # fmt: skip
+    vocabulary = Vocabulary(tuple(names), np.zeros(len(names)), np.ones(len(names)))
+    spread = tag_spread(cells)
+    found = {g["tag"]: g for g in generic_tags(spread, GenericConfig(), vocabulary)}
+    assert sorted(found) == ["common", "small"]
+    assert found["small"]["share"] == 0.004 and found["small"]["evidence"] > 0.9
+    # the raw spread of 16 random posts over 4 categories is below 1 on average; the evidence
+    # compares the tag with that, not with 1
+    assert found["small"]["evidence"] > found["small"]["spread"]
+    # chance: 3 posts cannot tell, 16 can
+    mean, low = chance_spread(spread.sizes, np.array([3, 16, 400]))
+    assert low[0] < 0.5 <= low[1] <= low[2] and mean[0] < mean[1] < mean[2] <= 1.0
+    # min_share is an extra floor, off by default: the old 0.5% leaves the small tag out
+    floored = GenericConfig(min_share=0.005)
+    assert [g["tag"] for g in generic_tags(spread, floored, vocabulary)] == ["common"]
+
+
+def _generic_led_corpus() -> list[dict]:
+    """Three themes; each has three common tags and six rare ones (too rare for the
+    features at ``features.max_tags = 11``), and 6 posts that carry one rare tag of
+    their theme beside the generic #love and #instagood: posts whose feature tags are all
+    generic."""
+    posts = []
+    for theme in "abc":
+        common = [f"{theme}{i}" for i in range(3)]
+        for i in range(60):
+            tags = [common[i % 3], common[(i + 1) % 3]]
+            if i < 18:  # each rare tag beside a common one in 3 posts
+                tags.append(f"{theme}rare{i % 6}")
+            tags += ["love"] * (i % 4 == 0) + ["instagood"] * (i % 4 == 2)
+            posts.append({"id": f"{theme}{i}", "tags": tags, "label": theme})
+        for i in range(6):
+            tags = ["love", "instagood", f"{theme}rare{i % 6}"]
+            posts.append({"id": f"{theme}led{i}", "tags": tags, "label": theme})
+    return posts
+
+
+def test_posts_led_by_generic_tags_are_placed_by_their_other_tags(tmp_path):
+    """Their embedding is #love's and #instagood's alone: the same point for all 18, which
+    k-means made a catch-all category of its own, named after their rare tags. They go to
+    their rare tags' theme instead, and ``assign`` places them as ``cluster`` did."""
+    posts = _generic_led_corpus()
+    inp = write_jsonl(tmp_path / "posts.jsonl", posts)
+    out = tmp_path / "out"
+    args = ["cluster", "--input", str(inp), "--output", str(out), "--k", "4", "--seed", "1"]
+    assert main([*args, "--set", "features.max_tags=11", "--label-field", "label", "-q"]) == 0
+    meta = json.loads((out / "model" / "metadata.json").read_text())
+    assert sorted(g["tag"] for g in meta["generic_tags"]) == ["instagood", "love"]
+    assert meta["counts"]["generic_led"] == 18
+    table = pq.read_table(out / "assignments").to_pylist()
+    category = {r["id"]: r["category_id"] for r in table}
+    of_theme = {t: {category[f"{t}{i}"] for i in range(60)} for t in "abc"}
+    assert all(len(c) == 1 for c in of_theme.values())
+    for t in "abc":  # every generic-led post in its theme's category
+        assert {category[f"{t}led{i}"] for i in range(6)} == of_theme[t]
+    names = {c["id"]: c["name"] for c in json.loads((out / "categories.json").read_text())}
+    assert all("rare" not in names[c] for t in "abc" for c in of_theme[t])
+    assert json.loads((out / "evaluation.json").read_text())["nmi"] == pytest.approx(1.0)
+    # the saved model places them the same way
+    again = tmp_path / "again"
+    assert main(["assign", "--model", str(out), "--input", str(inp), "--output", str(again),
+                 "-q"]) == 0  # fmt: skip
+    assigned = pq.read_table(again / "assignments").to_pylist()
+    assert {r["id"]: r["category_id"] for r in assigned} == category
 
 
 def test_job_puts_generic_only_posts_in_mixed_and_keeps_generic_tags_out_of_names(tmp_path):
