@@ -231,7 +231,7 @@ def _placed_past_generic(
     cache: CacheScope,
 ) -> tuple[DataFrame, cat.Cells, TagCentres | None]:
     """:func:`place_by_tags` once more, now that the generic tags are known, for every set
-    whose feature tags are all generic (:func:`tagspark.categories.generic_led`): its
+    whose feature tags are all generic (:func:`tagspark.centres.generic_led`): its
     embedding is its generic tags' alone, the same point for all of them, and k-means gathers
     them into one catch-all category that looks like a topic. They are placed by their other
     tags, as sets without a feature tag are (those are placed again too, by centres that no

@@ -79,7 +79,7 @@ ROWS_PER_GROUP = 4096
 CELL_ROWS_PER_GROUP = 8192
 EMBEDDING_METHODS = ("spectral", "svd")
 # model.json: a set whose feature tags are all generic is placed by its other tags, not by
-# its embedding (tagspark.categories.generic_led); absent in models fitted before that rule
+# its embedding (tagspark.centres.generic_led); absent in models fitted before that rule
 GENERIC_LED = "generic_led_by_tags"
 PIPELINE = "pipeline"
 

@@ -241,7 +241,9 @@ def test_generic_tags_are_found_by_evidence_at_any_frequency():
     for t, counts in enumerate(per_category.values()):
         for c, n in enumerate(counts):
             if n:
-                category.append(c), idx.append(t), posts.append(n)
+                category.append(c)
+                idx.append(t)
+                posts.append(n)
     cells = Cells(
         np.array(category), np.array(idx), np.array(posts, dtype=float),
         np.array(posts, dtype=float), {c: 1000 for c in range(4)},
