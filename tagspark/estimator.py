@@ -156,7 +156,6 @@ def fit_categories(
         if empty:
             log.warning("%d of k=%d categories ended empty and are left out", empty, cfg.kmeans.k)
         model = _model(sets, fitted, cells, weights, placing, generic_idx, categories, cfg)
-        model.settings[GENERIC_LED] = fitted.embedding is not None
         stats = popularity.tag_stats(model, cfg.popularity, _popularity_counts(cfg))
         model.categories = popularity.rated(categories, stats, model.position)
         model.settings["popularity_source"] = stats.source
@@ -287,6 +286,7 @@ def _model(
             "popularity": dataclasses.asdict(cfg.popularity),
             "config": cfg.to_dict(),
             "suggest": dataclasses.asdict(cfg.suggest),
+            GENERIC_LED: embedding is not None,
         },
     )
 
