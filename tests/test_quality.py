@@ -74,7 +74,7 @@ def keep():
         yield cache
 
 
-def test_auto_dims_is_k_within_8_and_32():
+def test_auto_dims_is_k_within_8_and_24():
     assert [auto_dims(k) for k in (2, 5, 8, 20, 24, 25, 200)] == [8, 8, 8, 20, 24, 24, 24]
 
 
