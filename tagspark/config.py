@@ -213,13 +213,23 @@ def _parse_override(item: str) -> tuple[str, str, Any]:
         raise ConfigError(f"--set expects section.key=value, got {item!r}")
     section, key = parts
     if section == "spark" and key.startswith("conf."):
-        # spark.conf.<any spark key>=value: a Spark setting, always a string
-        return "spark", "conf", {key[len("conf.") :]: text}
+        # spark.conf.<any spark key>=value: a Spark setting, always a string; quoted as
+        # a TOML string (as every other --set string is) it is that string
+        return "spark", "conf", {key[len("conf.") :]: _unquoted(text)}
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
     return section, key, value
+
+
+def _unquoted(text: str) -> str:
+    """``text``, or the string it spells when it is one TOML string (``"a"``, ``'a'``)."""
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+    return value if isinstance(value, str) else text
 
 
 def build_config(raw: dict[str, Any]) -> Config:

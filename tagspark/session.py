@@ -248,7 +248,10 @@ def build_session(
     for key, value in settings.items():
         builder = builder.config(key, value)
     _quiet_accumulator_errors()
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # py4j's or pyspark's: the JVM or Spark's context did not start
+        raise ResourceError(_start_failure(exc, local)) from exc
     proc = getattr(SparkContext._gateway, "proc", None)
     if proc is not None:  # a log of an earlier JVM that had this pid is not this one's
         (crash_log_dir() / f"hs_err_pid{proc.pid}.log").unlink(missing_ok=True)
@@ -261,6 +264,24 @@ def build_session(
         f", UI at {ui}" if ui else "",
     )
     return spark
+
+
+def _start_failure(exc: Exception, local: bool) -> str:
+    """One line for a session that did not start: the JVM's exception (py4j puts it after
+    a ``: `` line of its own), or, when the JVM exited first, where its reason is."""
+    text = str(exc).strip()
+    java = [line[2:] for line in text.splitlines() if line.startswith(": ")]
+    if java:
+        reason = java[0]
+    elif "JAVA_GATEWAY_EXITED" in text:
+        reason = "the JVM exited before it started (its own message is above)"
+    else:
+        reason = text.splitlines()[0] if text else type(exc).__name__
+    where = "spark.driver.memory and spark.driver.extraJavaOptions, " if local else ""
+    return (
+        f"Spark did not start: {reason}; check the Spark settings ({where}the spark.conf "
+        "table of the config file and --set spark.conf.*)"
+    )
 
 
 def _remote_session(cfg: SparkConfig, remote: str) -> SparkSession:

@@ -42,6 +42,9 @@ def test_spark_settings_add_up_from_the_file_and_every_set(tmp_path):
             "spark.conf.spark.ui.showConsoleProgress=false",
             "spark.conf.spark.eventLog.dir=file:///tmp/ev",
             "spark.conf.spark.sql.shuffle.partitions=16",
+            # quoted as other --set strings are: the string itself, not its quotes
+            "spark.conf.spark.app.id=\"my app\"",
+            "spark.conf.spark.local.dir='/tmp/a b'",
         ],
     )
     assert cfg.spark.conf == {
@@ -50,6 +53,8 @@ def test_spark_settings_add_up_from_the_file_and_every_set(tmp_path):
         "spark.eventLog.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
         "spark.eventLog.dir": "file:///tmp/ev",
+        "spark.app.id": "my app",
+        "spark.local.dir": "/tmp/a b",
     }
 
 

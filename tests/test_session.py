@@ -181,3 +181,51 @@ def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_pat
     assert lines[error] == "Error: no post with tags in the input: 1 records read, 1 without tags"
     assert error < saving  # told before the wait
     assert len(list((tmp_path / "cache" / "tagspark").glob("jvm-classes-*.jsa"))) == 1
+
+
+@pytest.mark.parametrize(
+    "setting, reason",
+    [
+        # Spark's context fails: the JVM's exception, on the Error line
+        (
+            'spark.conf.spark.eventLog.enabled=true',
+            "Error: Spark did not start: java.io.FileNotFoundException: File file:",
+        ),
+        # the JVM itself does not start: it says why on stderr, the Error line points there
+        (
+            "spark.conf.spark.driver.memory=99999999g",
+            "Error: Spark did not start: the JVM exited before it started",
+        ),
+    ],
+)
+def test_a_session_that_cannot_start_is_one_error_line(tmp_path, setting, reason):
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"tags": ["a", "b"]}\n')
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tagspark.cli",
+            "cluster",
+            "--master",
+            "local[1]",
+            "--input",
+            str(posts),
+            "--output",
+            str(tmp_path / "out"),
+            "--set",
+            setting,
+            "--set",
+            f'spark.conf.spark.eventLog.dir="{(tmp_path / "no such folder").as_uri()}"',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and errors[0].startswith(reason), run.stderr[-2000:]
+    assert "--set spark.conf.*" in errors[0]
+    assert not (tmp_path / "out").exists()
