@@ -43,7 +43,7 @@ def test_spark_settings_add_up_from_the_file_and_every_set(tmp_path):
             "spark.conf.spark.eventLog.dir=file:///tmp/ev",
             "spark.conf.spark.sql.shuffle.partitions=16",
             # quoted as other --set strings are: the string itself, not its quotes
-            "spark.conf.spark.app.id=\"my app\"",
+            'spark.conf.spark.app.id="my app"',
             "spark.conf.spark.local.dir='/tmp/a b'",
         ],
     )

@@ -188,7 +188,7 @@ def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_pat
     [
         # Spark's context fails: the JVM's exception, on the Error line
         (
-            'spark.conf.spark.eventLog.enabled=true',
+            "spark.conf.spark.eventLog.enabled=true",
             "Error: Spark did not start: java.io.FileNotFoundException: File file:",
         ),
         # the JVM itself does not start: it says why on stderr, the Error line points there
