@@ -387,7 +387,7 @@ def suggested(
     know, and why it has no suggestions (or null). The model travels with the map."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from tagspark.suggest import SUGGESTION_FIELDS, ranked, why_none
+    from tagspark.suggest import SUGGESTION_FIELDS, category_names, ranked, why_none
 
     shared = Shipped(model)
     out = pa.schema(
@@ -403,8 +403,7 @@ def suggested(
 
     def run(batches):
         model = shared.value
-        known = pa.array(model.tags, pa.string())
-        names = {c.id: c.name for c in model.categories}
+        known = model.tag_array
         for batch in batches:
             tags = batch.column("tags")
             packed, hit = packed_tags(tags, known)
@@ -420,7 +419,7 @@ def suggested(
                 [
                     batch.column("id").cast(pa.string()),
                     pa.array(category),
-                    pa.array([names.get(int(c), MIXED_NAME) for c in category], pa.string()),
+                    category_names(model, category, MIXED_NAME),
                     suggestions,
                     unknown,
                     pa.array(np.where(empty, message, None), pa.string()),

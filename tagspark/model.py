@@ -125,6 +125,12 @@ class TagModel:
         return {t: i for i, t in enumerate(self.tags)}
 
     @cached_property
+    def tag_array(self) -> pa.StringArray:
+        """The vocabulary as one Arrow array, built once a model rather than once a batch
+        (1.6 million strings on a 2M-post long tail)."""
+        return pa.array(self.tags, pa.string())
+
+    @cached_property
     def by_id(self) -> dict[int, Category]:
         return {c.id: c for c in self.categories}
 

@@ -8,6 +8,7 @@ import bisect
 import dataclasses
 import json
 import shutil
+import types
 
 import numpy as np
 import pyarrow as pa
@@ -20,6 +21,7 @@ from tagspark.cli import main
 from tagspark.codec import ranks_within
 from tagspark.estimator import TagCategoriesModel
 from tagspark.model import TagModel
+from tagspark.naming import Category
 from tagspark.neighbours import Neighbours, cooccurrence, walked
 from tests.conftest import write_jsonl
 
@@ -109,6 +111,31 @@ def test_the_walk_adds_what_a_tags_companions_go_with():
     # w(b, a) = 0.5 x 2/5 (b's walk back through a to b itself does not count)
     assert got[(1, 0)] == (pytest.approx(0.2), 2)
     assert (0, 0) not in got and (1, 1) not in got
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_the_reasons_order_is_the_three_key_sort(wide):
+    # goes_with: by suggestion, most posts first, ties to the lower tag; one integer key,
+    # or lexsort itself when the three would not fit in 64 bits
+    rng = np.random.default_rng(3)
+    slot, posts, via = (
+        rng.integers(0, 50, 4000),
+        rng.integers(1, 6, 4000),
+        rng.integers(0, 30, 4000),
+    )
+    if wide:
+        posts[0] = 2**40
+        via[0] = 2**30
+    got = sg._by_slot_most_posts_first(slot, posts, via)
+    assert (got == np.lexsort((via, -posts, slot))).all()
+
+
+def test_category_names_are_taken_by_id_with_a_name_for_the_rest():
+    categories = [Category(4, "b_c", ("b", "c"), 3), Category(0, "a_b", ("a", "b"), 5)]
+    model = types.SimpleNamespace(categories=categories)  # all the lookup reads
+    names = sg.category_names(model, np.array([0, 4, -1, 7, 4]), "mixed")
+    assert names.to_pylist() == ["a_b", "b_c", "mixed", "mixed", "b_c"]
+    assert sg.category_names(model, np.array([9]), None).to_pylist() == [None]
 
 
 @pytest.mark.parametrize("presorted", [False, True])
