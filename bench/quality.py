@@ -119,7 +119,8 @@ def largest_category(out: Path) -> tuple[str, float, bool]:
 
 
 def goals(spark: SparkSession, work: Path, seeds: list[int], long_tail: Path | None) -> None:
-    """Print issue #23's goals table: target, figure when set, figure now, met."""
+    """Print issue #23's goals table: the target, the NMI ceiling (:func:`nmi_ceiling`), the
+    figure when the goal was set, the figure now, and whether it is met."""
     rows = []
     if SHARED.is_file():
         sites = tag_sites(spark, SHARED)

@@ -300,8 +300,9 @@ def _goes_with(
 
 def _by_slot_most_posts_first(slot: np.ndarray, posts: np.ndarray, via: np.ndarray) -> np.ndarray:
     """The order of ``np.lexsort((via, -posts, slot))``, as one sort of one integer key when
-    the three fit in 64 bits (they do for any model: slots x posts x tags under 2^63); a
-    third of lexsort's time (measured 0.045 s against 0.136 s for 600,000 entries).
+    the three fit in 64 bits (slots x posts x tags under 2^63, as on every model measured:
+    the 2M long tail's is about 10^17), else lexsort itself; a third of lexsort's time
+    (measured 0.045 s against 0.136 s for 600,000 entries).
 
     >>> slot, posts, via = np.array([1, 0, 0, 0]), np.array([5, 2, 9, 2]), np.array([0, 3, 1, 2])
     >>> _by_slot_most_posts_first(slot, posts, via).tolist()
