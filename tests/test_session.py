@@ -152,28 +152,24 @@ def test_the_users_own_class_sharing_options_are_left_alone():
     assert ClassArchive("/c/a.jsa").java_options() == f"-XX:SharedArchiveFile=/c/a.jsa {QUIET}"
 
 
-@pytest.mark.slow
-def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_path):
-    untagged = tmp_path / "untagged.jsonl"
-    untagged.write_text('{"id": "1", "caption": "no tags here"}\n')
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tagspark.cli",
-            "cluster",
-            "--master",
-            "local[1]",
-            "--input",
-            str(untagged),
-            "--output",
-            str(tmp_path / "out"),
-        ],
+def _cluster(posts: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    """``tagspark cluster`` on ``posts`` in a child process, as a user runs it, writing
+    ``tmp_path/out`` with its class archive under ``tmp_path/cache``."""
+    command = ["cluster", "--master", "local[1]", "--input", str(posts)]
+    return subprocess.run(
+        [sys.executable, "-m", "tagspark.cli", *command, "--output", str(tmp_path / "out"), *args],
         capture_output=True,
         text=True,
         timeout=180,
         env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
     )
+
+
+@pytest.mark.slow
+def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_path):
+    untagged = tmp_path / "untagged.jsonl"
+    untagged.write_text('{"id": "1", "caption": "no tags here"}\n')
+    run = _cluster(untagged, tmp_path)
     assert run.returncode == 1
     lines = run.stderr.splitlines()
     error = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
@@ -201,27 +197,9 @@ def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_pat
 def test_a_session_that_cannot_start_is_one_error_line(tmp_path, setting, reason):
     posts = tmp_path / "posts.jsonl"
     posts.write_text('{"tags": ["a", "b"]}\n')
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tagspark.cli",
-            "cluster",
-            "--master",
-            "local[1]",
-            "--input",
-            str(posts),
-            "--output",
-            str(tmp_path / "out"),
-            "--set",
-            setting,
-            "--set",
-            f'spark.conf.spark.eventLog.dir="{(tmp_path / "no such folder").as_uri()}"',
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")},
+    log_dir = (tmp_path / "no such folder").as_uri()
+    run = _cluster(
+        posts, tmp_path, "--set", setting, "--set", f'spark.conf.spark.eventLog.dir="{log_dir}"'
     )
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
