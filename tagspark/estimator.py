@@ -62,7 +62,7 @@ from tagspark.codec import lists
 from tagspark.config import Config
 from tagspark.errors import ConfigError, OutputError
 from tagspark.model import GENERIC_LED, PIPELINE, TagModel, find_model
-from tagspark.naming import MIXED_NAME
+from tagspark.naming import MIXED_NAME, category_names
 from tagspark.neighbours import tag_neighbours
 from tagspark.params import TagCategoriesParams
 from tagspark.session import note_user_session
@@ -387,7 +387,7 @@ def suggested(
     know, and why it has no suggestions (or null). The model travels with the map."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
-    from tagspark.suggest import SUGGESTION_FIELDS, category_names, ranked, why_none
+    from tagspark.suggest import SUGGESTION_FIELDS, ranked, why_none
 
     shared = Shipped(model)
     out = pa.schema(
@@ -419,7 +419,7 @@ def suggested(
                 [
                     batch.column("id").cast(pa.string()),
                     pa.array(category),
-                    category_names(model, category, MIXED_NAME),
+                    category_names(model.categories, category, MIXED_NAME),
                     suggestions,
                     unknown,
                     pa.array(np.where(empty, message, None), pa.string()),

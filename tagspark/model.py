@@ -208,8 +208,9 @@ class TagModel:
         (default: local files, the folder created)."""
         write = write or _local_writer(folder)
         feature = self.column.astype(np.int32)
+        tags = self.tag_array
         vocabulary = {
-            "tag": pa.array(self.tags, pa.string()),
+            "tag": tags,
             "df": pa.array(self.df, pa.int64()),
             "idf": pa.array(self.idf, pa.float64()),
             "feature": pa.array(feature),
@@ -226,7 +227,6 @@ class TagModel:
             )
             write("centres.parquet", parquet_bytes(centres))
         write("vocabulary.parquet", parquet_bytes(pa.table(vocabulary), ROWS_PER_GROUP))
-        tags = pa.array(self.tags, pa.string())
         cells = _centres_table(self.centres).append_column(
             "tag", tags.take(pa.array(self.centres.idx))
         )
@@ -243,8 +243,7 @@ class TagModel:
                 parquet_bytes(neighbours_table(self.neighbours), CELL_ROWS_PER_GROUP),
             )
         if self.stats is not None:
-            names = {c.id: c.name for c in self.categories}
-            write("tags.parquet", parquet_bytes(self.stats.table(names), ROWS_PER_GROUP))
+            write("tags.parquet", parquet_bytes(self.stats.table(self.categories), ROWS_PER_GROUP))
         index = pa.table({"tag": tags, "index": pa.array(np.arange(len(tags)), pa.int32())})
         write("names.parquet", parquet_bytes(index.sort_by("tag"), ROWS_PER_GROUP))
         about = {

@@ -35,7 +35,7 @@ import pyarrow as pa
 from tagspark.centres import MIXED_ID
 from tagspark.config import PopularityConfig
 from tagspark.errors import InputError
-from tagspark.naming import Category
+from tagspark.naming import Category, category_names
 
 TOO_RARE, IN_BAND, TOO_POPULAR = "too_rare", "in_band", "too_popular"
 ESTIMATE = "estimate"
@@ -81,7 +81,7 @@ class TagStats:
             source,
         )
 
-    def table(self, names: dict[int, str]) -> pa.Table:
+    def table(self, categories: list[Category]) -> pa.Table:
         """As ``tags.parquet``: one row a tag, most frequent first."""
         return pa.table(
             {
@@ -89,9 +89,7 @@ class TagStats:
                 "posts": pa.array(self.posts, pa.int64()),
                 "share": pa.array(self.share),
                 "top_category": pa.array(self.top_category, pa.int32()),
-                "top_category_name": pa.array(
-                    [names.get(int(c)) for c in self.top_category], pa.string()
-                ),
+                "top_category_name": category_names(categories, self.top_category),
                 "top_weight": pa.array(self.top_weight),
                 "specificity": pa.array(self.specificity),
                 "generic": pa.array(self.generic),

@@ -27,6 +27,7 @@ from tagspark import popularity
 from tagspark.centres import MIXED_ID, remoteness
 from tagspark.codec import ranks_within, tag_values, unique_inverse, unpack_sets
 from tagspark.model import EMBEDDING_METHODS, RATING_FIELDS, TagModel
+from tagspark.naming import category_names
 from tagspark.tagrules import extract_hashtags, normalise_tags, parse_tag_text
 
 PLACES = 3
@@ -317,17 +318,6 @@ def _by_slot_most_posts_first(slot: np.ndarray, posts: np.ndarray, via: np.ndarr
     return np.argsort((slot * n_posts + (n_posts - 1 - posts)) * n_via + via, kind="stable")
 
 
-def category_names(model: TagModel, ids: np.ndarray, missing: str | None = None) -> pa.Array:
-    """The name of each category id of ``ids`` (``missing`` for an id no category has), by
-    one take from the model's few names rather than a Python lookup per row."""
-    known = sorted((c.id, c.name) for c in model.categories)
-    keys = np.array([k for k, _ in known], dtype=np.int64)
-    table = pa.array([name for _, name in known] + [missing], pa.string())
-    at = np.minimum(np.searchsorted(keys, ids), max(len(keys) - 1, 0))
-    found = keys[at] == ids if len(keys) else np.zeros(len(ids), dtype=bool)
-    return table.take(pa.array(np.where(found, at, len(keys)), pa.int64()))
-
-
 def _suggestions(
     model: TagModel,
     row: np.ndarray,
@@ -347,7 +337,7 @@ def _suggestions(
         reasons,
         pa.array(np.where(category_only, CATEGORY, NEIGHBOURS)),
         pa.array(top, pa.int32()),
-        category_names(model, top),
+        category_names(model.categories, top),
         pa.array(stats.posts[tag], pa.int64()),
         pa.array(stats.popularity[tag], pa.int64()),
         pa.array(np.where(stats.from_file[tag], popularity.FILE, popularity.ESTIMATE)),

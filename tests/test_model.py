@@ -216,7 +216,8 @@ def test_specificity_band_and_recommended_on_a_hand_built_model(tmp_path):
     assert stats.from_file.tolist() == [True, True, False, True]
     assert stats.band.tolist() == ["in_band", "too_rare", "in_band", "too_popular"]
     assert stats.recommended.tolist() == [True, False, True, False]
-    table = stats.table({0: "a_b", 1: "c_a"})
+    table = stats.table(_hand_model().categories)
+    assert table.column("top_category_name").to_pylist() == ["a_b", "a_b", "c_a", "c_a"]
     assert table.column("popularity_source").to_pylist() == ["file", "file", "estimate", "file"]
 
 

@@ -8,7 +8,6 @@ import bisect
 import dataclasses
 import json
 import shutil
-import types
 
 import numpy as np
 import pyarrow as pa
@@ -21,7 +20,7 @@ from tagspark.cli import main
 from tagspark.codec import ranks_within
 from tagspark.estimator import TagCategoriesModel
 from tagspark.model import TagModel
-from tagspark.naming import Category
+from tagspark.naming import Category, category_names
 from tagspark.neighbours import Neighbours, cooccurrence, walked
 from tests.conftest import write_jsonl
 
@@ -132,10 +131,9 @@ def test_the_reasons_order_is_the_three_key_sort(wide):
 
 def test_category_names_are_taken_by_id_with_a_name_for_the_rest():
     categories = [Category(4, "b_c", ("b", "c"), 3), Category(0, "a_b", ("a", "b"), 5)]
-    model = types.SimpleNamespace(categories=categories)  # all the lookup reads
-    names = sg.category_names(model, np.array([0, 4, -1, 7, 4]), "mixed")
+    names = category_names(categories, np.array([0, 4, -1, 7, 4]), "mixed")
     assert names.to_pylist() == ["a_b", "b_c", "mixed", "mixed", "b_c"]
-    assert sg.category_names(model, np.array([9]), None).to_pylist() == [None]
+    assert category_names(categories, np.array([9]), None).to_pylist() == [None]
 
 
 @pytest.mark.parametrize("presorted", [False, True])
