@@ -96,6 +96,7 @@ class PopularityConfig:
 class SuggestConfig:
     neighbours: int = 50
     walk: float = 0.5
+    max_tags: int = 100_000
 
 
 @dataclass(frozen=True)
@@ -417,6 +418,7 @@ def _check_values(cfg: Config) -> None:
             "between 1 and 1000",
         ),
         (0 <= cfg.suggest.walk <= 1, "suggest.walk", "between 0 and 1"),
+        (cfg.suggest.max_tags >= 0, "suggest.max_tags", "0 or more"),
         (
             cfg.output.assignment_rows_per_file >= 1000,
             "output.assignment_rows_per_file",

@@ -161,15 +161,16 @@ def fit_categories(
         model.settings["popularity_source"] = stats.source
         model.stats = stats
     with timer("neighbours"):
-        # the features' tags, generic ones left out: a walk through #love goes anywhere
-        features = sets.vocabulary.mask([*fitted.excluded, *generic_names], cfg.features.max_tags)
+        # the suggest.max_tags most frequent tags, generic ones left out: a walk through
+        # #love goes anywhere
+        given = sets.vocabulary.mask([*fitted.excluded, *generic_names], cfg.suggest.max_tags)
         model.neighbours = tag_neighbours(
-            sets.sets, sets.vocabulary.df, features, cfg.suggest.neighbours, cfg.suggest.walk
+            sets.sets, sets.vocabulary.df, given, cfg.suggest.neighbours, cfg.suggest.walk
         )
         log.info(
             "neighbours: %d companions of %d tags (at most %d a tag)",
             len(model.neighbours),
-            int(features.sum()),
+            int(given.sum()),
             model.neighbours.most_per_tag(),
         )
     counts.pop("left_unplaced", None)  # part of mixed

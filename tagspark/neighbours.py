@@ -1,8 +1,9 @@
-"""Which tags go with which: every feature tag's ``suggest.neighbours`` best companions, the
-evidence ``suggest`` ranks a post's candidate tags by (:mod:`tagspark.suggest`).
+"""Which tags go with which: the ``suggest.neighbours`` best companions of each of the
+``suggest.max_tags`` most frequent tags, the evidence ``suggest`` ranks a post's candidate
+tags by (:mod:`tagspark.suggest`).
 
-For tags ``i`` and ``t`` of the features (:func:`tagspark.vocabulary.Vocabulary.mask`,
-generic tags left out)::
+For tags ``i`` and ``t`` among those (:func:`tagspark.vocabulary.Vocabulary.mask`, generic
+tags left out)::
 
     c(i, t)   = posts carrying both i and t
     P(t | i)  = c(i, t) / df(i)                    co-occurrence (Sigurbjoernsson & van Zwol 2008)
@@ -17,10 +18,10 @@ a companion reached only through the walk). A post's candidates then score ``sum
 tags i of w(i, t)``: one gather and a sum, the same for one post and a corpus.
 
 Where it runs: Spark counts ``c`` from the distinct tag sets (each partition adds up its
-share ``B^T W B`` with scipy, ``B`` the sets' binary feature rows and ``W`` their posts, in
-row blocks of :data:`tagspark.matrix.BLOCK_ROWS` tags; a grouped Arrow map sums each block
-and keeps every row's ``suggest.neighbours`` most frequent companions). Only those lists
-come to the driver (at most feature tags x neighbours rows, never a tags x tags matrix),
+share ``B^T W B`` with scipy, ``B`` the sets' binary rows over those tags and ``W`` their
+posts, in row blocks of :data:`tagspark.matrix.BLOCK_ROWS` tags; a grouped Arrow map sums
+each block and keeps every row's ``suggest.neighbours`` most frequent companions). Only those lists
+come to the driver (at most ``max_tags`` x neighbours rows, never a tags x tags matrix),
 where the walk runs on them with scipy, a block of rows at a time.
 
 How the settings were chosen, on the protocol of ``bench/suggest_quality.py`` (hide half
@@ -29,6 +30,8 @@ stackexchange_5sites, in a prototype of the protocol (recall@10: plain co-occurr
 0.384, walk 0.2 0.415, 0.5 0.419, 0.7 0.405, 0.9 0.391; 10 or 50 second-step neighbours
 within 0.003), then checked once, untuned, on the generated planted and long-tail corpora;
 50 neighbours a tag lose nothing against keeping every companion (0.418 against 0.415).
+``max_tags`` is 100,000, as ``features.max_tags``: on the generated 300k long tail every tag
+(0) finds more (recall@10 0.235 against 0.229) for 4x the stage's time and 3x its rows.
 docs/performance.md has the figures.
 """
 
@@ -96,9 +99,9 @@ class Neighbours:
 def cooccurrence(
     sets: DataFrame, column: np.ndarray, keep: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``tag, neighbour, posts`` (feature columns): every feature tag's ``keep`` most
-    frequent companions among the tag sets ``sets`` (``idx, weight``), ties to the lower
-    column. ``column[t]`` is vocabulary tag ``t``'s feature column, -1 for tags left out."""
+    """``tag, neighbour, posts`` (columns): every given tag's ``keep`` most frequent
+    companions among the tag sets ``sets`` (``idx, weight``), ties to the lower column.
+    ``column[t]`` is vocabulary tag ``t``'s column, -1 for tags left out."""
     from tagspark.matrix import BLOCK_ROWS  # the tag matrix's blocks; matrix needs Spark
 
     n = int(column.max(initial=-1)) + 1
@@ -144,7 +147,7 @@ def cooccurrence(
         .mapInArrow(partial, "block int, part binary")
         .groupBy("block")
         .applyInArrow(top, "tag int, neighbour int, posts long")
-        .toArrow()  # at most feature tags x keep rows
+        .toArrow()  # at most given tags x keep rows
     )
     return (
         found.column("tag").to_numpy().astype(np.int64),
@@ -223,13 +226,13 @@ def walked(
 
 
 def tag_neighbours(
-    sets: DataFrame, df: np.ndarray, features: np.ndarray, keep: int, walk: float
+    sets: DataFrame, df: np.ndarray, given: np.ndarray, keep: int, walk: float
 ) -> Neighbours:
-    """The :class:`Neighbours` of every tag in ``features`` (a vocabulary mask), from the
+    """The :class:`Neighbours` of every tag in ``given`` (a vocabulary mask), from the
     tag sets ``sets``; ``df`` is the vocabulary's document frequency."""
-    vocab_of = np.flatnonzero(features)
-    column = np.full(len(features), -1, dtype=np.int64)
+    vocab_of = np.flatnonzero(given)
+    column = np.full(len(given), -1, dtype=np.int64)
     column[vocab_of] = np.arange(len(vocab_of))
     tag, neighbour, posts = cooccurrence(sets, column, keep)
     tag, neighbour, score, posts = walked(tag, neighbour, posts, df[vocab_of], walk, keep)
-    return Neighbours.of(vocab_of[tag], vocab_of[neighbour], score, posts, len(features))
+    return Neighbours.of(vocab_of[tag], vocab_of[neighbour], score, posts, len(given))

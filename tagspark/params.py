@@ -79,6 +79,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("minSpecificity", "popularity.min_specificity", "a recommended tag's specificity"),
     Setting("neighbours", "suggest.neighbours", "companions each tag keeps for suggest"),
     Setting("walk", "suggest.walk", "weight of suggest's two-step walk, 0..1"),
+    Setting("maxSuggestTags", "suggest.max_tags", "top tags given companions (0 = all)"),
 )  # fmt: skip
 
 # config keys with no Param: they describe a run of the job (its input, output and Spark),

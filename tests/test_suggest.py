@@ -79,6 +79,25 @@ def test_no_tag_keeps_more_than_suggest_neighbours_companions(cafe):
     assert index == sorted(index)  # a reader of a few tags reads their row groups only
 
 
+def test_suggest_max_tags_gives_companions_to_the_most_frequent_tags_only(cafe, tmp_path):
+    inp, out = cafe
+    everyone = TagModel.load(str(out / "model"))
+    assert set(everyone.neighbours.tag) == set(range(len(everyone.tags)))  # 9 < 100,000
+    capped = tmp_path / "capped"
+    assert main(["cluster", "--input", str(inp), "--output", str(capped), "--k", "2", "--seed",
+                 "1", "-q", "--set", "suggest.max_tags=3"]) == 0  # fmt: skip
+    model = TagModel.load(str(capped / "model"))
+    given = sorted(set(pq.read_table(capped / "model" / "neighbours.parquet")
+                       .column("tag_index").to_pylist()))  # fmt: skip
+    # the 3 most frequent are #bread, #sailing and #sourdough; companions are among them
+    # only, and #sailing goes with neither
+    assert [model.tags[i] for i in given] == ["bread", "sourdough"]
+    assert [model.tags[i] for i in model.neighbours.neighbour] == ["sourdough", "bread"]
+    # #espresso has no companions now: its post gets its category's tags, not #coffee
+    result = sg.suggest(model, ["espresso"], n=3)
+    assert {s["source"] for s in result["suggestions"]} == {"category"}
+
+
 def test_cooccurrence_counts_posts_with_both_tags_by_hand(spark):
     from tagspark.codec import pack_sets
 
