@@ -24,6 +24,7 @@ from tests.conftest import (
     TOY_POSTS,
     free_port,
     kill_group,
+    needs_stackexchange,
     start_logged,
     wait_for,
     write_jsonl,
@@ -83,6 +84,7 @@ def _categories(out: Path) -> list[tuple[str, int, list[str]]]:
     return [(c["name"], c["size"], [t["tag"] for t in c["tags"]]) for c in found]
 
 
+@needs_stackexchange
 @pytest.mark.parametrize(
     "options",
     [
@@ -107,6 +109,7 @@ def test_cluster_on_connect_gives_classic_categories(spark, remote, tmp_path, op
         assert "NMI 0.900" in out  # the README's figure for this corpus at k=5
 
 
+@needs_stackexchange
 def test_assign_suggest_and_choose_k_on_connect(spark, remote, tmp_path):
     model = tmp_path / "model"
     assert main(["cluster", "-q", "--input", str(SE), "--output", str(model), "--k", "5"]) == 0
@@ -147,6 +150,7 @@ def test_bad_input_gives_the_same_one_line_errors(spark, remote, tmp_path):
     assert err.strip().splitlines()[-1].startswith("Error: cannot use the Spark Connect server")
 
 
+@needs_stackexchange
 def test_a_connect_run_killed_mid_fit_leaves_no_half_output(remote, tmp_path):
     out = tmp_path / "out"
     log = tmp_path / "run.log"
@@ -193,6 +197,7 @@ def test_paths_reach_the_folder_the_user_named(spark, remote, tmp_path, session)
     )
 
 
+@needs_stackexchange
 def test_the_api_on_connect_fits_saves_and_loads_as_classic(spark, remote, tmp_path):
     from pyspark.ml import Pipeline
     from pyspark.sql import functions as F

@@ -15,7 +15,13 @@ from pyspark.ml import PipelineModel
 
 from tagspark import write
 from tagspark.cli import main, sample_corpus
-from tests.conftest import OUTPUT_LAYOUT, SHARED_DATA, TOY_POSTS, write_jsonl
+from tests.conftest import (
+    OUTPUT_LAYOUT,
+    SHARED_DATA,
+    TOY_POSTS,
+    needs_stackexchange,
+    write_jsonl,
+)
 
 
 def _cluster(inp: Path, out: Path, *extra: str) -> int:
@@ -316,10 +322,7 @@ def test_label_field_scores_the_categories(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (SHARED_DATA / "stackexchange_5sites.jsonl").is_file(),
-    reason="shared stackexchange corpus not present",
-)
+@needs_stackexchange
 def test_stackexchange_corpus(spark, tmp_path):
     """The quality bar of the default method on real tags (issue #4)."""
     out = tmp_path / "se"

@@ -21,7 +21,7 @@ from tagspark.estimator import TagCategories, TagCategoriesModel
 from tagspark.ml import CategoryEvaluator, HashtagExtractor
 from tagspark.params import JOB_ONLY, SETTINGS, config_keys, settings_table
 from tagspark.posts import with_post_tags
-from tests.conftest import SHARED_DATA, TOY_POSTS, write_jsonl
+from tests.conftest import SHARED_DATA, TOY_POSTS, needs_stackexchange, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -205,6 +205,7 @@ def test_the_evaluator_scores_labels_and_silhouette(spark, captions):
         CategoryEvaluator(metricName="f1")
 
 
+@needs_stackexchange
 def test_train_validation_split_picks_k_on_stack_exchange(spark):
     posts = spark.read.json(str(SHARED_DATA / "stackexchange_5sites.jsonl")).cache()
     est = TagCategories(seed=1)
