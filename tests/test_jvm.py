@@ -178,7 +178,7 @@ def _jvm_of(pid: int) -> int:
 def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_path):
     """The CLI's own JVM, read while its run waits before publishing: the parallel
     collector, half the machine's memory as heap, the crash log in the temp folder, the
-    class archive mapped (written by a first run), and 8 shuffle partitions."""
+    class archive mapped (written, quietly, by a first run), and 8 shuffle partitions."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path)}
     inp = write_jsonl(tmp_path / "cap.jsonl", CAPTIONS)
     first = _cli(
@@ -186,8 +186,14 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
         cwd=tmp_path, env=env,
     )  # fmt: skip
     assert first.returncode == 0, first.stderr[-3000:]
-    archives = list((tmp_path / "cache" / "tagspark").glob("jvm-classes-*.jsa"))
-    assert len(archives) == 1
+    # the first run wrote the class archive and renamed it into place (no partial file
+    # left), and the JVM's hundreds of CDS messages ("Skipping ...: Signed JAR") stayed off
+    # the console
+    archives = sorted((tmp_path / "cache" / "tagspark").iterdir())
+    assert len(archives) == 1 and re.fullmatch(r"jvm-classes-.+\.jsa", archives[0].name)
+    assert archives[0].stat().st_size > 10 * 2**20
+    for stream in (first.stdout, first.stderr):
+        assert "[cds]" not in stream and "Signed JAR" not in stream
 
     log = tmp_path / "second.log"
     cmd = [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
@@ -217,3 +223,6 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
         assert properties["spark.driver.memory"] == local_driver_memory()
     finally:
         kill_group(proc)
+    # the second run mapped the archive without writing another or telling of it
+    assert sorted((tmp_path / "cache" / "tagspark").iterdir()) == archives
+    assert "[cds]" not in log.read_text()
