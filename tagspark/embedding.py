@@ -95,17 +95,20 @@ def with_embedding(
 # Test hooks, read on the executors (spark.executorEnv): each embedding task first leaves a
 # file named by its process id in TAGSPARK_TEST_TASK_MARKERS and waits
 # TAGSPARK_TEST_TASK_DELAY seconds, so that a test can kill the worker running k-means' first
-# job (which embeds the sample) while its task runs.
+# job (which embeds the sample) while its task runs. Once the test has put a file named
+# ``done`` there, tasks no longer wait.
 TASK_DELAY = "TAGSPARK_TEST_TASK_DELAY"
 TASK_MARKERS = "TAGSPARK_TEST_TASK_MARKERS"
 
 
 def _test_task_delay() -> None:
     delay = float(os.environ.get(TASK_DELAY) or 0)
-    if delay:
-        if os.environ.get(TASK_MARKERS):
-            Path(os.environ[TASK_MARKERS], str(os.getpid())).touch()
-        time.sleep(delay)
+    markers = os.environ.get(TASK_MARKERS)
+    if not delay or (markers and Path(markers, "done").exists()):
+        return
+    if markers:
+        Path(markers, str(os.getpid())).touch()
+    time.sleep(delay)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""A real Spark standalone cluster on 127.0.0.1: spark-submit of the packaged job, a worker
-killed during k-means, and a job killed outright.
+"""A real Spark standalone cluster on 127.0.0.1: spark-submit of the packaged job with a
+worker killed during k-means, and a job killed outright, then rerun on one core.
 
 The master and two workers are started with pyspark's own ``bin/spark-class`` and always
 torn down by process group id, also when a test fails. ``make dist`` builds what is
@@ -172,22 +172,6 @@ def local_run(spark, tmp_path_factory):
     return out
 
 
-def test_spark_submit_on_a_standalone_cluster_matches_local_mode(
-    dist, cluster, local_run, tmp_path
-):
-    url, _ = cluster
-    out = tmp_path / "out"
-    log = tmp_path / "submit.log"
-    proc = start_logged(_submit_cmd(*dist, url, out), log, _submit_env())
-    try:
-        assert proc.wait(600) == 0, log.read_text()[-5000:]
-    finally:
-        kill_group(proc)
-    text = log.read_text()
-    assert f"master {url}" in text and "tagspark.zip" in text
-    _assert_same_output(out, local_run)
-
-
 def _worker_running(markers: Path, timeout: float = 60) -> int:
     """The index (0 or 1) of the worker whose executor runs a delayed embedding task: the
     task's Python process left its pid in ``markers``; its working folder is in the
@@ -204,16 +188,20 @@ def _worker_running(markers: Path, timeout: float = 60) -> int:
     raise TimeoutError("no delayed task started")
 
 
-def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, local_run, tmp_path):
+def test_spark_submit_on_a_standalone_cluster_matches_local_mode_with_a_worker_killed(
+    dist, cluster, local_run, tmp_path
+):
+    """The packaged job, submitted to the cluster, loses the worker running one of k-means'
+    first tasks and still gives local mode's output."""
     url, workers = cluster
     out = tmp_path / "out"
     log = tmp_path / "submit.log"
     markers = tmp_path / "markers"
     markers.mkdir()
     cmd = _submit_cmd(*dist, url, out)
-    # k-means' first job embeds its sample: each of those tasks waits 20 s (a test hook),
-    # and the worker running one is killed while it waits
-    hook = ["--conf", "spark.executorEnv.TAGSPARK_TEST_TASK_DELAY=20",
+    # k-means' first job embeds its sample: each of those tasks waits 10 s (a test hook),
+    # and the worker running one is killed while it waits; later tasks do not wait
+    hook = ["--conf", "spark.executorEnv.TAGSPARK_TEST_TASK_DELAY=10",
             "--conf", f"spark.executorEnv.TAGSPARK_TEST_TASK_MARKERS={markers}"]  # fmt: skip
     cmd[1:1] = hook
     proc = start_logged(cmd, log, _submit_env())
@@ -221,11 +209,13 @@ def test_a_worker_killed_during_kmeans_does_not_lose_the_job(dist, cluster, loca
         wait_for(log, "k-means: k=5 on about", proc, timeout=300)
         victim = _worker_running(markers)
         os.killpg(workers[victim].pid, signal.SIGKILL)  # the worker and its executor
+        (markers / "done").touch()
         assert proc.wait(600) == 0, log.read_text()[-5000:]
     finally:
         kill_group(proc)
     assert workers[victim].wait(10) is not None
     text = log.read_text()
+    assert f"master {url}" in text and "tagspark.zip" in text
     # the executor was lost with the task it ran, and the task ran again (attempt 1 or later;
     # it may meet the lost shuffle output there, and its stage runs again)
     assert "Lost executor" in text, text[-5000:]
@@ -267,35 +257,15 @@ def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_
     killed = tmp_path / staging[0]
     assert json.loads((killed / "model" / "metadata.json").read_text())["seed"] == 7
     assert sorted(os.listdir(out)) == sorted(os.listdir(local_run))
-    # a rerun succeeds, gives the same output for the same seed, and sweeps the killed
-    # run's staging folder once its lease (4 s for this rerun) has expired
+    # a rerun on one core (local[1], a process of its own: one JVM per master) succeeds,
+    # gives local[2]'s output for the same seed, and sweeps the killed run's staging folder
+    # once its lease (4 s for this rerun) has expired
     time.sleep(5)
-    assert (
-        main(
-            [
-                "cluster",
-                "-q",
-                "--input",
-                str(sample_corpus()),
-                "--output",
-                str(out),
-                *JOB_ARGS,
-                "--overwrite",
-                "--set",
-                "output.staging_lease_seconds=4",
-            ]
-        )
-        == 0
-    )
-    assert (out / "categories.json").read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []
-
-
-def test_the_same_seed_gives_the_same_output_on_one_core(local_run, tmp_path):
-    """local[1] (a subprocess: one JVM per master) against the local[2] run."""
-    out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "tagspark.cli", "cluster", "-q", "--master", "local[1]",
-           "--input", str(sample_corpus()), "--output", str(out), *JOB_ARGS]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    rerun = subprocess.run(
+        [*cmd, "-q", "--master", "local[1]", "--set", "output.staging_lease_seconds=4"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
     _assert_same_output(out, local_run)
+    assert json.loads((out / "model" / "metadata.json").read_text())["master"] == "local[1]"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.tmp-")] == []

@@ -84,19 +84,36 @@ def _categories(out: Path) -> list[tuple[str, int, list[str]]]:
     return [(c["name"], c["size"], [t["tag"] for t in c["tags"]]) for c in found]
 
 
+SPECTRAL = ["--k", "5", "--label-field", "label"]
+
+
+@pytest.fixture(scope="module")
+def classic_se(spark, tmp_path_factory):
+    """The Stack Exchange corpus clustered by a classic session with the default features:
+    the reference of the Connect run and the model of ``assign`` and ``suggest``."""
+    out = tmp_path_factory.mktemp("classic") / "out"
+    assert main(["cluster", "-q", "--input", str(SE), "--output", str(out), *SPECTRAL]) == 0
+    return out
+
+
 @needs_stackexchange
 @pytest.mark.parametrize(
     "options",
     [
-        ["--k", "5", "--label-field", "label"],
+        SPECTRAL,
         ["--k", "5", "--set", "features.matrix=distributed"],
         ["--k", "5", "--set", "features.method=tfidf"],
     ],
     ids=["spectral", "distributed-matrix", "tfidf"],
 )
-def test_cluster_on_connect_gives_classic_categories(spark, remote, tmp_path, options):
-    classic, connect = tmp_path / "classic", tmp_path / "connect"
-    assert main(["cluster", "-q", "--input", str(SE), "--output", str(classic), *options]) == 0
+def test_cluster_on_connect_gives_classic_categories(request, remote, tmp_path, options):
+    if options is SPECTRAL:
+        classic = request.getfixturevalue("classic_se")
+    else:
+        classic = tmp_path / "classic"
+        args = ["cluster", "-q", "--input", str(SE), "--output", str(classic), *options]
+        assert main(args) == 0
+    connect = tmp_path / "connect"
     code, out, err = _cli("cluster", "-q", "--input", str(SE), "--output", str(connect),
                           "--remote", remote, *options)  # fmt: skip
     assert code == 0, err
@@ -110,12 +127,10 @@ def test_cluster_on_connect_gives_classic_categories(spark, remote, tmp_path, op
 
 
 @needs_stackexchange
-def test_assign_suggest_and_choose_k_on_connect(spark, remote, tmp_path):
-    model = tmp_path / "model"
-    assert main(["cluster", "-q", "--input", str(SE), "--output", str(model), "--k", "5"]) == 0
+def test_assign_suggest_and_choose_k_on_connect(classic_se, remote, tmp_path):
     for command, extra in (("assign", []), ("suggest", ["--n", "5"])):
         classic, connect = tmp_path / f"{command}-classic", tmp_path / f"{command}-connect"
-        args = [command, "-q", "--model", str(model), "--input", str(SE), *extra]
+        args = [command, "-q", "--model", str(classic_se), "--input", str(SE), *extra]
         assert main([*args, "--output", str(classic)]) == 0
         # SPARK_REMOTE names the server as --remote does
         code, _, err = _cli(*args, "--output", str(connect), env={"SPARK_REMOTE": remote})
@@ -129,7 +144,7 @@ def test_assign_suggest_and_choose_k_on_connect(spark, remote, tmp_path):
     assert (tmp_path / "k" / "choose_k.csv").is_file() and "chosen k" in out.lower()
 
 
-def test_bad_input_gives_the_same_one_line_errors(spark, remote, tmp_path):
+def test_bad_input_gives_the_same_one_line_errors(spark, remote, tmp_path, capsys):
     posts = write_jsonl(tmp_path / "posts.jsonl", TOY_POSTS)
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "x").write_text("")
@@ -139,10 +154,11 @@ def test_bad_input_gives_the_same_one_line_errors(spark, remote, tmp_path):
         ["--input", str(posts), "--output", str(tmp_path / "o2"), "--k", "9"],
     ]
     for case in cases:
-        classic = _cli("cluster", "-q", *case)
+        capsys.readouterr()
+        classic = main(["cluster", "-q", *case])  # the classic CLI in this process
         connect = _cli("cluster", "-q", *case, "--remote", remote)
-        assert classic[0] == connect[0] != 0
-        errors = [e.strip().splitlines()[-1] for e in (classic[2], connect[2])]
+        assert classic == connect[0] != 0
+        errors = [e.strip().splitlines()[-1] for e in (capsys.readouterr().err, connect[2])]
         assert errors[0].startswith("Error: ") and errors[0] == errors[1], errors
     code, _, err = _cli("cluster", "--input", str(posts), "--output", str(tmp_path / "o3"),
                         "--remote", f"sc://127.0.0.1:{free_port()}")  # fmt: skip
@@ -173,24 +189,37 @@ def test_a_connect_run_killed_mid_fit_leaves_no_half_output(remote, tmp_path):
 
 
 @pytest.mark.parametrize("session", ["classic", "connect"])
-def test_paths_reach_the_folder_the_user_named(spark, remote, tmp_path, session):
+def test_paths_reach_the_folder_the_user_named(
+    spark, remote, tmp_path, session, capsys, monkeypatch
+):
     odd = "my posts #1 [a] ?%é"
     folder = tmp_path / odd
     folder.mkdir()
     posts = write_jsonl(folder / "posts[1].jsonl", TOY_POSTS)
     write_jsonl(folder / "posts1.jsonl", TOY_POSTS[:2])  # what the glob [1] would match
-    extra = ["--remote", remote] if session == "connect" else []
+
+    def tagspark(*args: str) -> tuple[int, str, str]:
+        """The CLI in tmp_path: in a new process on Connect, in this one (whose JVM runs
+        in another folder) on the classic session."""
+        if session == "connect":
+            return _cli(*args, "--remote", remote, cwd=tmp_path)
+        monkeypatch.chdir(tmp_path)
+        capsys.readouterr()
+        code = main(list(args))
+        return code, *capsys.readouterr()
+
     # relative, as typed in the folder above them (the JVM or the Connect server is elsewhere)
     args = ["--input", f"{odd}/posts[1].jsonl", "--output", f"{odd}/out [2]", "--k", "2"]
-    code, out, err = _cli("cluster", "-q", *args, *extra, cwd=tmp_path)
+    code, out, err = tagspark("cluster", "-q", *args)
     assert code == 0, err
     assert out.splitlines()[-1] == f"Output: {folder / 'out [2]'}"
     result = folder / "out [2]"
     assert sorted(_assignments(result)) == [p["id"] for p in TOY_POSTS]
     assert sorted(p.name for p in folder.iterdir()) == ["out [2]", "posts1.jsonl", "posts[1].jsonl"]
     assert posts.is_file()
-    code, _, err = _cli("cluster", "-q", "--input", str(posts), "--output",
-                        str(tmp_path / "no such" / "out"), *extra)  # fmt: skip
+    code, _, err = tagspark(
+        "cluster", "-q", "--input", str(posts), "--output", str(tmp_path / "no such" / "out")
+    )
     assert code != 0
     assert err.strip().splitlines()[-1] == (
         f"Error: the parent folder of output '{tmp_path / 'no such' / 'out'}' does not exist"
