@@ -223,7 +223,9 @@ def test_spark_submit_on_a_standalone_cluster_matches_local_mode_with_a_worker_k
     _assert_same_output(out, local_run)
 
 
-def test_a_job_killed_outright_leaves_the_previous_output_intact(local_run, tmp_path):
+def test_a_job_killed_outright_leaves_the_previous_output_and_its_rerun_on_one_core_matches(
+    local_run, tmp_path
+):
     out = tmp_path / "out"
     shutil.copytree(local_run, out)  # the previous output
     before = (out / "categories.json").read_bytes()
