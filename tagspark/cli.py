@@ -533,15 +533,21 @@ def _assign_report(result: dict, output: str, shown: int = 10) -> str:
 
 def _test_hooks() -> None:
     """``TAGSPARK_PAUSE_BEFORE_PUBLISH=SECONDS``: wait that long, logging it, right before
-    publishing (the killed-run test needs a run that is certain not to have published)."""
+    publishing (the killed-run test needs a run that is certain not to have published), or
+    until the file named by ``TAGSPARK_PAUSE_UNTIL`` exists (a test that reads the running
+    JVM lets the run finish)."""
     pause = os.environ.get("TAGSPARK_PAUSE_BEFORE_PUBLISH")
     if not pause:
         return
     from tagspark import write
 
+    resume = os.environ.get("TAGSPARK_PAUSE_UNTIL")
+
     def wait() -> None:
         log.warning("pausing %s s before publishing", pause)
-        time.sleep(float(pause))
+        deadline = time.monotonic() + float(pause)
+        while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+            time.sleep(0.2)
 
     write.BEFORE_PUBLISH.append(wait)
 

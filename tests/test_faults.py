@@ -16,6 +16,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from tagspark.posts import filter_rejected
 from tests.conftest import TOY_POSTS, write_jsonl
+from tests.test_jvm import BLOCK_SOLVER_RAN, _categories
 from tests.test_read import _posts, _read
 
 # the issue's file: post 1's caption spans two lines
@@ -122,7 +123,14 @@ def test_a_full_disk_ends_in_one_line_and_publishes_nothing(tmp_path, small_disk
 
 
 def test_two_runs_to_one_output_at_once_exactly_one_publishes(tmp_path):
-    """Two whole runs started together, seeds 1 and 2, the same --output (no --overwrite)."""
+    """Two whole runs started together, seeds 1 and 2, the same --output (no --overwrite).
+
+    The winner is also the README's toy on MLlib's ``auto`` solver, which takes its row
+    path there: the block path needs fewer distinct tag sets than the embedding has
+    dimensions (its density rule adds up feature indices), and the toy has 4 sets and 3
+    dimensions. The caption corpus takes the block path: see
+    ``tests/test_jvm.py::test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts``.
+    """
     inp = write_jsonl(tmp_path / "toy.jsonl", TOY_POSTS)
     out = tmp_path / "out"
     runs = [
@@ -152,6 +160,10 @@ def test_two_runs_to_one_output_at_once_exactly_one_publishes(tmp_path):
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results
     winner = 1 + [code for code, _, _ in results].index(0)
+    # the toy ended well on the row solver, on this machine's BLAS as it is
+    assert BLOCK_SOLVER_RAN not in next(r for r in results if r[0] == 0)[2]
+    # (two categories of 3 posts: their order is the seed's)
+    assert sorted(_categories(out)) == [("architecture_italy", 3), ("food_italy", 3)]
     _, _, err = next(r for r in results if r[0] == 1)
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and str(out) in errors[0], err[-2000:]

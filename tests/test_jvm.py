@@ -95,26 +95,6 @@ def test_the_caption_corpus_gives_its_two_categories_on_each_solver_and_blas(
     assert not list(tmp_path.glob("hs_err_pid*.log"))
 
 
-TOY = [{"id": str(i), "tags": t} for i, t in enumerate(
-    [["italy", "food"], ["food", "italy"], ["food"],
-     ["italy", "architecture"], ["architecture", "italy"], ["architecture"]])]  # fmt: skip
-
-
-def test_the_default_solver_takes_the_row_path_on_the_toy_corpus_and_ends_well(tmp_path):
-    """MLlib's ``auto`` solver takes the block path when a corpus has fewer distinct tag
-    sets than the embedding has dimensions (its density rule adds up feature indices): the
-    README's toy (4 sets, 3 dimensions) does not. The caption corpus (6 tag sets, 7
-    dimensions) does: its default run is the first run of the slow options test below.
-    Both end well on this machine's BLAS as it is."""
-    inp = write_jsonl(tmp_path / "toy.jsonl", TOY)
-    out = tmp_path / "out"
-    run = _cli("cluster", "--input", str(inp), "--output", str(out), "--k", "2", cwd=tmp_path)
-    assert run.returncode == 0, run.stderr[-3000:]
-    assert BLOCK_SOLVER_RAN not in run.stderr
-    assert _categories(out) == [("food_italy", 3), ("architecture_italy", 3)]
-    assert not list(tmp_path.glob("hs_err_pid*.log"))
-
-
 def test_a_jvm_that_crashes_is_told_as_a_crash_with_its_log_outside_the_current_folder(
     tmp_path,
 ):
@@ -177,20 +157,23 @@ def _jvm_of(pid: int) -> int:
 def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_path):
     """The CLI's own JVM, read while its run waits before publishing: the parallel
     collector, half the machine's memory as heap, the crash log in the temp folder, the
-    class archive mapped (written, quietly, by a first run), and 8 shuffle partitions. The
-    first run, on the caption corpus, is also MLlib's default solver on its block path."""
+    class archive mapped, and 8 shuffle partitions. A first run that fails (no post with
+    tags) tells its error before it waits to save the classes, and writes the archive; the
+    second run, on the caption corpus, is also MLlib's default solver on its block path."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path)}
-    inp = write_jsonl(tmp_path / "cap.jsonl", CAPTIONS)
+    untagged = tmp_path / "untagged.jsonl"
+    untagged.write_text('{"id": "1", "caption": "no tags here"}\n')
     first = _cli(
-        "cluster", "--input", str(inp), "--output", str(tmp_path / "first"), "--k", "2",
+        "cluster", "--input", str(untagged), "--output", str(tmp_path / "first"),
         cwd=tmp_path, env=env,
     )  # fmt: skip
-    assert first.returncode == 0, first.stderr[-3000:]
-    # MLlib's default solver took the block path on the caption corpus and ended well
-    assert BLOCK_SOLVER_RAN in first.stderr
-    assert _categories(tmp_path / "first") == [("surf_beach_sunset", 4), ("ramen_東京_café", 2)]
-    assert not list(tmp_path.glob("hs_err_pid*.log"))
-    # the first run wrote the class archive and renamed it into place (no partial file
+    assert first.returncode == 1, first.stderr[-3000:]
+    lines = first.stderr.splitlines()
+    error = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
+    saving = next(i for i, line in enumerate(lines) if "saving the JVM's classes" in line)
+    assert lines[error] == "Error: no post with tags in the input: 1 records read, 1 without tags"
+    assert error < saving  # told before the wait
+    # the failed run wrote the class archive and renamed it into place (no partial file
     # left), and the JVM's hundreds of CDS messages ("Skipping ...: Signed JAR") stayed off
     # the console
     archives = sorted((tmp_path / "cache" / "tagspark").iterdir())
@@ -199,10 +182,12 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
     for stream in (first.stdout, first.stderr):
         assert "[cds]" not in stream and "Signed JAR" not in stream
 
-    log = tmp_path / "second.log"
+    inp = write_jsonl(tmp_path / "cap.jsonl", CAPTIONS)
+    log, resume = tmp_path / "second.log", tmp_path / "resume"
     cmd = [sys.executable, "-m", "tagspark.cli", "cluster", "--input", str(inp),
            "--output", str(tmp_path / "second"), "--k", "2"]  # fmt: skip
-    proc = start_logged(cmd, log, {**env, "TAGSPARK_PAUSE_BEFORE_PUBLISH": "600"})
+    pause = {"TAGSPARK_PAUSE_BEFORE_PUBLISH": "600", "TAGSPARK_PAUSE_UNTIL": str(resume)}
+    proc = start_logged(cmd, log, {**env, **pause})
     try:
         wait_for(log, "pausing 600 s before publishing", proc, timeout=240)
         jvm = _jvm_of(proc.pid)
@@ -225,8 +210,15 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
             properties = dict(json.load(answer)["sparkProperties"])
         assert properties["spark.sql.shuffle.partitions"] == "8"
         assert properties["spark.driver.memory"] == local_driver_memory()
+        resume.touch()
+        assert proc.wait(120) == 0, log.read_text()[-3000:]
     finally:
         kill_group(proc)
+    # MLlib's default solver took the block path on the caption corpus and ended well
+    text = log.read_text()
+    assert BLOCK_SOLVER_RAN in text
+    assert _categories(tmp_path / "second") == [("surf_beach_sunset", 4), ("ramen_東京_café", 2)]
+    assert not list(tmp_path.glob("hs_err_pid*.log"))
     # the second run mapped the archive without writing another or telling of it
     assert sorted((tmp_path / "cache" / "tagspark").iterdir()) == archives
-    assert "[cds]" not in log.read_text()
+    assert "[cds]" not in text

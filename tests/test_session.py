@@ -151,20 +151,6 @@ def _cluster(posts: Path, tmp_path: Path, *args: str) -> subprocess.CompletedPro
     )
 
 
-@pytest.mark.slow
-def test_a_failed_first_run_tells_its_error_first_then_saves_the_classes(tmp_path):
-    untagged = tmp_path / "untagged.jsonl"
-    untagged.write_text('{"id": "1", "caption": "no tags here"}\n')
-    run = _cluster(untagged, tmp_path)
-    assert run.returncode == 1
-    lines = run.stderr.splitlines()
-    error = next(i for i, line in enumerate(lines) if line.startswith("Error:"))
-    saving = next(i for i, line in enumerate(lines) if "saving the JVM's classes" in line)
-    assert lines[error] == "Error: no post with tags in the input: 1 records read, 1 without tags"
-    assert error < saving  # told before the wait
-    assert len(list((tmp_path / "cache" / "tagspark").glob("jvm-classes-*.jsa"))) == 1
-
-
 @pytest.mark.parametrize(
     "setting, reason",
     [
