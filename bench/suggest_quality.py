@@ -16,6 +16,10 @@ The peers, on the training posts: ``popular`` (the most frequent tags the post d
 have) and ``co-occurrence`` (for each candidate t, the sum over the input tags i of P(t | i)
 = posts with both / posts with i; Sigurbjoernsson & van Zwol, WWW 2008), computed with
 scipy over every training post, unbounded. Tags are normalised as tagspark does.
+
+``--ceiling`` adds a reference row on a corpus whose posts carry a ``label``: each test
+post's label's most frequent training tags (:func:`label_ceiling`). On a generated corpus,
+whose label is the planted theme, that is about the best any method can score.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -46,21 +51,54 @@ def post_tags(record: dict) -> list[str]:
     return normalise_tags(tags if isinstance(tags, list) else str(tags).split(), 30)
 
 
-def split(path: Path, seed: int) -> tuple[list[list[str]], list[tuple[list[str], list[str]]]]:
-    """The training posts' tags, and each test post's (input, hidden) tags."""
+def split(path: Path, seed: int, labels: list | None = None):
+    """The training posts' tags, and each test post's (input, hidden) tags; with ``labels``
+    (a list), it gains ``(training posts' labels, test posts' labels)``."""
     rng = random.Random(seed)
-    train, test = [], []
+    train, test, train_labels, test_labels = [], [], [], []
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines):
-            tags = post_tags(json.loads(line))
+            record = json.loads(line)
+            tags = post_tags(record)
             if number % 10 == 0 and len(tags) >= 2:
                 shuffled = tags[:]
                 rng.shuffle(shuffled)
                 half = max(1, len(shuffled) // 2)
                 test.append((shuffled[:half], shuffled[half:]))
+                test_labels.append(record.get("label"))
             elif tags:
                 train.append(tags)
+                train_labels.append(record.get("label"))
+    if labels is not None:
+        labels.extend((train_labels, test_labels))
     return train, test
+
+
+def label_ceiling(train, test, labels, generic: set[str]) -> list[list[str]]:
+    """A reference, not a method: told each test post's label (a generated corpus's planted
+    theme), offer the label's 10 most frequent training tags, once the input holds a tag
+    that is not generic (no method can tell a theme from generic tags alone; those posts get
+    the most popular tags). Tags are drawn independently given the theme in
+    ``bench/generate.py``, so there this is about the best any method can score."""
+    train_labels, test_labels = labels
+    by_label: dict = {}
+    overall: Counter = Counter()
+    for tags, label in zip(train, train_labels, strict=True):
+        kept = [t for t in tags if t not in generic]
+        by_label.setdefault(label, Counter()).update(kept)
+        overall.update(kept)
+
+    def ranked(counts: Counter) -> list[str]:
+        return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:200]]
+
+    popular = ranked(overall)
+    firsts = {label: ranked(counts) for label, counts in by_label.items()}
+    out = []
+    for (given, _), label in zip(test, test_labels, strict=True):
+        known = any(t not in generic for t in given) and label in firsts
+        have = set(given)
+        out.append([t for t in (firsts[label] if known else popular) if t not in have][:TOP])
+    return out
 
 
 def scores(lists: list[list[str]], test, generic: set[str]) -> dict[str, float]:
@@ -159,15 +197,21 @@ def main() -> None:
                         help="a config override for the tagspark fit (repeatable)")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="keep the split, model and suggestions here")
     parser.add_argument("--json", type=Path, help="also write the scores to this file")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="also score the label ceiling (needs labels)"
+    )
     args = parser.parse_args()
 
-    train, test = split(args.input, args.seed)
+    labels: list = []
+    train, test = split(args.input, args.seed, labels)
     work = args.keep or Path(tempfile.mkdtemp(prefix="suggest-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
         ours, generic, timings = tagspark_lists(train, test, args.k, work, args.sets)
         start = time.perf_counter()
         lists = {**peers(train, test, generic), "tagspark": ours}
+        if args.ceiling:
+            lists["label ceiling"] = label_ceiling(train, test, labels, generic)
         peer_s = time.perf_counter() - start
     finally:
         if args.keep is None:
