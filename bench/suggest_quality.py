@@ -34,6 +34,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -51,11 +52,17 @@ def post_tags(record: dict) -> list[str]:
     return normalise_tags(tags if isinstance(tags, list) else str(tags).split(), 30)
 
 
-def split(path: Path, seed: int, labels: list | None = None):
-    """The training posts' tags, and each test post's (input, hidden) tags; with ``labels``
-    (a list), it gains ``(training posts' labels, test posts' labels)``."""
+class Split(NamedTuple):
+    train: list[list[str]]  # the training posts' tags
+    test: list[tuple[list[str], list[str]]]  # each test post's (input, hidden) tags
+    train_labels: list[str | None]
+    test_labels: list[str | None]
+
+
+def split(path: Path, seed: int) -> Split:
+    """The protocol's split, with each post's ``label`` (None where it has none)."""
     rng = random.Random(seed)
-    train, test, train_labels, test_labels = [], [], [], []
+    out = Split([], [], [], [])
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines):
             record = json.loads(line)
@@ -64,26 +71,23 @@ def split(path: Path, seed: int, labels: list | None = None):
                 shuffled = tags[:]
                 rng.shuffle(shuffled)
                 half = max(1, len(shuffled) // 2)
-                test.append((shuffled[:half], shuffled[half:]))
-                test_labels.append(record.get("label"))
+                out.test.append((shuffled[:half], shuffled[half:]))
+                out.test_labels.append(record.get("label"))
             elif tags:
-                train.append(tags)
-                train_labels.append(record.get("label"))
-    if labels is not None:
-        labels.extend((train_labels, test_labels))
-    return train, test
+                out.train.append(tags)
+                out.train_labels.append(record.get("label"))
+    return out
 
 
-def label_ceiling(train, test, labels, generic: set[str]) -> list[list[str]]:
+def label_ceiling(data: Split, generic: set[str]) -> list[list[str]]:
     """A reference, not a method: told each test post's label (a generated corpus's planted
     theme), offer the label's 10 most frequent training tags, once the input holds a tag
     that is not generic (no method can tell a theme from generic tags alone; those posts get
     the most popular tags). Tags are drawn independently given the theme in
     ``bench/generate.py``, so there this is about the best any method can score."""
-    train_labels, test_labels = labels
     by_label: dict = {}
     overall: Counter = Counter()
-    for tags, label in zip(train, train_labels, strict=True):
+    for tags, label in zip(data.train, data.train_labels, strict=True):
         kept = [t for t in tags if t not in generic]
         by_label.setdefault(label, Counter()).update(kept)
         overall.update(kept)
@@ -94,7 +98,7 @@ def label_ceiling(train, test, labels, generic: set[str]) -> list[list[str]]:
     popular = ranked(overall)
     firsts = {label: ranked(counts) for label, counts in by_label.items()}
     out = []
-    for (given, _), label in zip(test, test_labels, strict=True):
+    for (given, _), label in zip(data.test, data.test_labels, strict=True):
         known = any(t not in generic for t in given) and label in firsts
         have = set(given)
         out.append([t for t in (firsts[label] if known else popular) if t not in have][:TOP])
@@ -202,8 +206,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    labels: list = []
-    train, test = split(args.input, args.seed, labels)
+    data = split(args.input, args.seed)
+    train, test = data.train, data.test
+    if args.ceiling and None in data.train_labels + data.test_labels:
+        parser.error(f"--ceiling needs a label on every post of {args.input}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="suggest-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -211,7 +217,7 @@ def main() -> None:
         start = time.perf_counter()
         lists = {**peers(train, test, generic), "tagspark": ours}
         if args.ceiling:
-            lists["label ceiling"] = label_ceiling(train, test, labels, generic)
+            lists["label ceiling"] = label_ceiling(data, generic)
         peer_s = time.perf_counter() - start
     finally:
         if args.keep is None:

@@ -24,13 +24,13 @@ def test_the_label_ceiling_offers_the_labels_tags_once_an_input_tag_is_not_gener
         ["beer", "hops"],
         ["beer", "love"],
     ]
-    labels = [["c", "c", "c", "b", "b", "b", "b"], ["c", "c", "b"]]
     test = [
         (["espresso"], ["coffee"]),  # a theme tag: the label's tags, the input left out
         (["love"], ["grinder"]),  # generic only: the most popular tags
         (["hops", "love"], ["ale"]),
     ]
-    lists = suggest_quality.label_ceiling(train, test, labels, {"love"})
+    data = suggest_quality.Split(train, test, list("cccbbbb"), list("ccb"))
+    lists = suggest_quality.label_ceiling(data, {"love"})
     assert lists == [
         ["coffee", "grinder"],
         ["beer", "coffee", "espresso", "hops", "ale", "grinder"],
