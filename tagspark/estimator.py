@@ -63,12 +63,20 @@ from tagspark.config import Config
 from tagspark.errors import ConfigError, OutputError
 from tagspark.model import GENERIC_LED, PIPELINE, TagModel, find_model
 from tagspark.naming import MIXED_NAME, category_names
-from tagspark.neighbours import tag_neighbours
+from tagspark.neighbours import anchors, tag_neighbours
 from tagspark.params import TagCategoriesParams
 from tagspark.session import note_user_session
 from tagspark.stages import CacheScope, Shipped
 from tagspark.tags import cap_tags, normalise_tags
-from tagspark.vocabulary import TagSets, Vocabulary, packed_tags, tag_sets, with_tag_sets
+from tagspark.vocabulary import (
+    LOOKUP_VALUES_PER_TAG,
+    TagSets,
+    Vocabulary,
+    gathered_batches,
+    packed_tags,
+    tag_sets,
+    with_tag_sets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +171,8 @@ def fit_categories(
     with timer("neighbours"):
         # the suggest.max_tags most frequent tags, generic ones left out: a walk through
         # #love goes anywhere
-        given = sets.vocabulary.mask([*fitted.excluded, *generic_names], cfg.suggest.max_tags)
+        left_out = [*fitted.excluded, *generic_names]
+        given = sets.vocabulary.mask(left_out, cfg.suggest.max_tags)
         model.neighbours = tag_neighbours(
             sets.sets, sets.vocabulary.df, given, cfg.suggest.neighbours, cfg.suggest.walk
         )
@@ -173,6 +182,10 @@ def fit_categories(
             int(given.sum()),
             model.neighbours.most_per_tag(),
         )
+        # every other tag of the posts (seen once, or past max_tags) goes with its anchor
+        rare = sets.vocabulary.mask(left_out) & ~given
+        model.rare = anchors(sets.unknown, given, rare, sets.vocabulary.tags)
+        log.info("rare tags: %d, each with an anchor", len(model.rare))
     counts.pop("left_unplaced", None)  # part of mixed
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
     return Fitted(model, pipeline, fitted.posts, fitted, counts, generic_list, empty)
@@ -405,15 +418,21 @@ def suggested(
     def run(batches):
         model = shared.value
         known = model.tag_array
-        for batch in batches:
+        # pyarrow hashes the vocabulary and the rare tags on every look-up: batches are
+        # gathered as the tag sets' are (tagspark.vocabulary.with_tag_sets)
+        size = len(known) + (len(model.rare) if model.rare is not None else 0)
+        for batch in gathered_batches(batches, LOOKUP_VALUES_PER_TAG * size):
             tags = batch.column("tags")
             packed, hit = packed_tags(tags, known)
             category = model.category_of(packed).astype(np.int32)
-            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only, category)
+            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only, category, tags)
             rows = pc.list_parent_indices(tags).to_numpy()
-            unknown = lists(pc.list_flatten(tags).filter(pa.array(~hit)), rows[~hit], len(tags))
+            flat = pc.list_flatten(tags)
+            if model.rare is not None:  # a rare tag is known by its anchor
+                hit = hit | (model.rare.find(flat) >= 0)
+            unknown = lists(flat.filter(pa.array(~hit)), rows[~hit], len(tags))
             has_tags = np.diff(tags.offsets.to_numpy()) > 0
-            has_known = pc.binary_length(packed).to_numpy() > 0
+            has_known = np.bincount(rows[hit], minlength=len(tags)) > 0
             empty = np.diff(suggestions.offsets.to_numpy()) == 0
             message = why_none(has_tags, has_known, category, recommended_only)
             yield pa.RecordBatch.from_arrays(

@@ -15,6 +15,10 @@ A model folder (``model/`` in every output of ``tagspark cluster``)::
                            feature tag (only when such posts existed)
     neighbours.parquet     tag_index, neighbour_index, score, posts: each tag's companions
                            for suggest (:mod:`tagspark.neighbours`), by tag index
+    rare.parquet           tag, anchor_index, posts, df: the tags with no companions (seen in
+                           too few posts, or past suggest.max_tags), sorted by tag, each with
+                           the companion-bearing tag it goes with most
+                           (:class:`tagspark.neighbours.RareTags`; absent in older models)
     names.parquet          tag, index: the vocabulary sorted by tag, to find a post's tags
     categories.parquet     id, name, leading_tags, size, tags (ranked, with popularity)
     tags.parquet           tag, posts, share, top category, specificity, generic, popularity,
@@ -61,14 +65,14 @@ from tagspark.centres import (
 from tagspark.codec import pack_sets, tag_values
 from tagspark.errors import InputError
 from tagspark.naming import Category, RankedTag
-from tagspark.neighbours import Neighbours
+from tagspark.neighbours import Neighbours, RareTags
 from tagspark.popularity import TOO_POPULAR, TagStats
 
 FORMAT = "tagspark-model"
 # model.json's keys that TagModel reads itself; the others are its ``settings``
 _MODEL_KEYS = frozenset(
     {"format", "version", "method", "distance_measure", "posts", "vocabulary", "dims"}
-    | {"excluded_tags", "generic_tags", "placing", "centre_norm2"}
+    | {"excluded_tags", "generic_tags", "placing", "centre_norm2", "rare_tags"}
 )
 VERSION = 2
 # rows a row group of the files that one post's reader reads in part (TagModel.load_for):
@@ -95,7 +99,8 @@ class TagModel:
     versions. ``projection`` (feature tags x dims) and ``kmeans_centres`` (k x dims) exist
     for ``spectral``/``svd``; ``excluded`` are the tags the ``tfidf`` pipeline left out;
     ``stats`` are the tags' statistics and popularity band (``tags.parquet``);
-    ``neighbours`` each tag's companions (``neighbours.parquet``).
+    ``neighbours`` each tag's companions (``neighbours.parquet``), ``rare`` the anchors of
+    the tags without (``rare.parquet``; None for a model fitted before them).
     """
 
     method: str
@@ -116,6 +121,7 @@ class TagModel:
     settings: dict[str, Any] = field(default_factory=dict)
     stats: TagStats | None = None
     neighbours: Neighbours | None = None
+    rare: RareTags | None = None
     # read in part, for one post (:meth:`load_for`): only its tags and their candidates
     partial: bool = False
 
@@ -242,6 +248,8 @@ class TagModel:
                 "neighbours.parquet",
                 parquet_bytes(neighbours_table(self.neighbours), CELL_ROWS_PER_GROUP),
             )
+        if self.rare is not None:
+            write("rare.parquet", parquet_bytes(self.rare.table(), ROWS_PER_GROUP))
         if self.stats is not None:
             write("tags.parquet", parquet_bytes(self.stats.table(self.categories), ROWS_PER_GROUP))
         index = pa.table({"tag": tags, "index": pa.array(np.arange(len(tags)), pa.int32())})
@@ -257,6 +265,7 @@ class TagModel:
             "excluded_tags": list(self.excluded),
             "generic_tags": [self.tags[i] for i in self.generic],
             "placing": self.placing is not None,
+            "rare_tags": None if self.rare is None else len(self.rare),
             "centre_norm2": {str(c): v for c, v in self.centres.norms2().items()},
             "too_popular_share": None
             if self.stats is None
@@ -314,6 +323,7 @@ class TagModel:
         if about.get("placing", True):
             placing = _centres_from(table_of("placing.parquet"))
         neighbours = table_of("neighbours.parquet")
+        rare = RareTags.of(table_of("rare.parquet")) if about.get("rare_tags") is not None else None
         settings = {k: v for k, v in about.items() if k not in _MODEL_KEYS}
         return cls(
             method=about["method"],
@@ -344,6 +354,7 @@ class TagModel:
                 neighbours.column("posts").to_numpy(),
                 len(tags),
             ),
+            rare=rare,
         )
 
     @classmethod
@@ -377,8 +388,15 @@ class TagModel:
     @classmethod
     def _part(cls, about: dict, reader: PartReader, post: list[str]) -> TagModel:
         mine = np.sort(reader.by_value("names.parquet", "tag", post).column("index").to_numpy())
-        companions = reader.by_value("neighbours.parquet", "tag_index", mine.tolist())
-        wanted = np.union1d(mine, companions.column("neighbour_index").to_numpy())
+        rare = None
+        if about.get("rare_tags") is not None:
+            rare = reader.by_value("rare.parquet", "tag", post)
+        through = np.zeros(0, dtype=np.int64)  # the anchors of the post's rare tags
+        if rare is not None:
+            through = rare.column("anchor_index").to_numpy().astype(np.int64)
+        walked_from = np.union1d(mine, through)
+        companions = reader.by_value("neighbours.parquet", "tag_index", walked_from.tolist())
+        wanted = np.union1d(walked_from, companions.column("neighbour_index").to_numpy())
         files = {
             "vocabulary": reader.by_position("vocabulary.parquet", mine),
             "cells": reader.by_value("category_tags.parquet", "tag_index", mine.tolist()),
@@ -390,6 +408,7 @@ class TagModel:
             if about["method"] in EMBEDDING_METHODS
             else None,
             "companions": companions,
+            "rare": rare,
         }
         model = cls._assembled(about, reader.rated(wanted), mine, **files)
         # a post whose tags have no companions is offered its category's listed tags
@@ -413,11 +432,13 @@ class TagModel:
         categories: list[Category],
         centres: pa.Table | None,
         companions: pa.Table,
+        rare: pa.Table | None,
     ) -> TagModel:
         """A :attr:`partial` model of the tags in the ``rated`` rows of ``tags.parquet``
         (with their vocabulary ``index``, sorted), indexed in that order; ``mine`` are the
         post's tags (vocabulary indices, sorted), whose ``vocabulary`` rows, ``cells``,
-        ``placing`` cells and ``companions`` these are."""
+        ``placing`` cells and ``companions`` these are, and ``rare`` their rows of
+        ``rare.parquet`` (anchors as vocabulary indices)."""
         index = rated.column("index").to_numpy()
 
         def at(values) -> np.ndarray:
@@ -471,6 +492,11 @@ class TagModel:
                 companions.column("score").to_numpy(),
                 companions.column("posts").to_numpy(),
                 len(index),
+            ),
+            rare=None
+            if rare is None
+            else RareTags.of(
+                rare.set_column(1, "anchor_index", pa.array(at(rare.column(1).to_numpy())))
             ),
             partial=True,
         )

@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 
 from tagspark.codec import feature_indicators, ranks_within
@@ -236,3 +237,121 @@ def tag_neighbours(
     tag, neighbour, posts = cooccurrence(sets, column, keep)
     tag, neighbour, score, posts = walked(tag, neighbour, posts, df[vocab_of], walk, keep)
     return Neighbours.of(vocab_of[tag], vocab_of[neighbour], score, posts, len(given))
+
+
+# -- rare tags ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RareTags:
+    """The tags that have no companions of their own (seen in fewer than
+    ``features.min_doc_freq`` posts, or past ``suggest.max_tags``), each with its *anchor*:
+    the companion-bearing tag it goes with most (:func:`anchors`). ``tag`` is sorted;
+    ``posts`` are the posts with both, of the ``df`` posts of the tag that have a
+    companion-bearing tag. ``suggest`` walks a rare tag ``i`` through its anchor ``j``, the
+    walk of the module docstring with ``j`` its one step::
+
+        w(i, t) = (1 - walk) P(j | i) [t = j] + walk * P(j | i) w(j, t),   P(j | i) = posts / df
+    """
+
+    tag: pa.StringArray
+    anchor: np.ndarray
+    posts: np.ndarray
+    df: np.ndarray
+
+    @classmethod
+    def of(cls, table: pa.Table) -> RareTags:
+        """From a table ``tag, anchor_index, posts, df`` sorted by ``tag``."""
+        return cls(
+            table.column("tag").combine_chunks(),
+            table.column("anchor_index").to_numpy().astype(np.int64),
+            table.column("posts").to_numpy().astype(np.int64),
+            table.column("df").to_numpy().astype(np.int64),
+        )
+
+    def table(self) -> pa.Table:
+        return pa.table(
+            {
+                "tag": self.tag,
+                "anchor_index": pa.array(self.anchor, pa.int32()),
+                "posts": pa.array(self.posts, pa.int64()),
+                "df": pa.array(self.df, pa.int64()),
+            }
+        )
+
+    def __len__(self) -> int:
+        return len(self.tag)
+
+    def find(self, names: pa.Array) -> np.ndarray:
+        """The position of each of ``names`` here, -1 for a tag that is not rare."""
+        if not len(self.tag) or not len(names):
+            return np.full(len(names), -1, dtype=np.int64)
+        return pc.fill_null(pc.index_in(names, value_set=self.tag), -1).to_numpy().astype(np.int64)
+
+
+def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, tags: tuple) -> RareTags:
+    """Every rare tag's anchor, from ``looked_up`` (``idx, unknown``: each post's packed
+    vocabulary indices and its tags outside the vocabulary). ``given[i]``: vocabulary tag
+    ``i`` has companions; ``rare[i]``: it is rare (no companions, not generic); ``tags`` the
+    vocabulary. A post's *head* is its companion-bearing tag in the most posts (the lowest
+    index: the vocabulary runs from the most frequent); a rare tag's anchor is the head of
+    most of its posts (ties to the more frequent head). One Spark pass over the cached tag
+    sets and two aggregations; only one row a rare tag reaches the driver."""
+    from pyspark.sql import functions as F
+
+    from tagspark.codec import unpack_sets
+    from tagspark.stages import Shipped
+
+    shared = Shipped((given, rare))
+
+    def heads(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        given, rare = shared.value
+        for batch in batches:
+            idx, rows = unpack_sets(batch.column("idx"))
+            head = np.full(batch.num_rows, -1, dtype=np.int64)
+            bearing = np.flatnonzero(given[idx])  # each row's indices are sorted
+            first_rows, first = np.unique(rows[bearing], return_index=True)
+            head[first_rows] = idx[bearing[first]]
+            mine = np.flatnonzero(rare[idx] & (head[rows] >= 0))
+            unknown = batch.column("unknown")
+            flat = pc.list_flatten(unknown)
+            parent = pc.list_parent_indices(unknown).to_numpy()
+            headed = head[parent] >= 0
+            names = pa.concat_arrays(
+                [pa.nulls(len(mine), pa.string()), flat.filter(pa.array(headed)).cast(pa.string())]
+            )
+            yield pa.RecordBatch.from_arrays(
+                [
+                    names,
+                    pa.array(np.r_[idx[mine], np.full(int(headed.sum()), -1)], pa.int32()),
+                    pa.array(np.r_[head[rows[mine]], head[parent[headed]]], pa.int32()),
+                ],
+                ["tag", "tag_index", "anchor"],
+            )
+
+    found = (
+        looked_up.select("idx", "unknown")
+        .mapInArrow(heads, "tag string, tag_index int, anchor int")
+        .groupBy("tag", "tag_index", "anchor")
+        .agg(F.count(F.lit(1)).alias("posts"))
+        .groupBy("tag", "tag_index")
+        .agg(
+            F.sum("posts").alias("df"),
+            F.max("posts").alias("posts"),
+            F.max_by("anchor", F.struct("posts", -F.col("anchor"))).alias("anchor_index"),
+        )
+        .toArrow()  # one row a rare tag
+    )
+    index = np.maximum(found.column("tag_index").to_numpy(), 0)
+    name = found.column("tag").combine_chunks()
+    in_vocabulary = pa.array(tags, pa.string()).take(pa.array(index)) if len(tags) else name
+    named = pc.if_else(pc.is_null(name), in_vocabulary, name)
+    table = pa.table(
+        {
+            "tag": named,
+            "anchor_index": found.column("anchor_index"),
+            "posts": found.column("posts"),
+            "df": found.column("df"),
+        }
+    )
+    return RareTags.of(table.sort_by("tag"))

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from tagspark import popularity
 from tagspark.centres import MIXED_ID, remoteness
@@ -113,6 +114,10 @@ def suggest(
     source), ``popularity_note`` (what an estimate assumes, when it rates most tags out of
     the band) and ``message`` (why there are none, or null)."""
     packed, unknown = model.pack([tags])
+    as_list = pa.array([tags], pa.list_(pa.string()))
+    if model.rare is not None and unknown[0]:  # a rare tag is known by its anchor
+        rare = model.rare.find(pa.array(unknown[0], pa.string())) >= 0
+        unknown = [[t for t, r in zip(unknown[0], rare, strict=True) if not r]]
     known = [t for t in tags if t not in set(unknown[0])]
     result: dict[str, Any] = {
         "input_tags": tags,
@@ -132,7 +137,7 @@ def suggest(
         result["categories"].append(
             {"id": cid, "name": category.name, "size": category.size, "distance": distance}
         )
-    found = ranked(model, packed, n, prefer_in_band, recommended_only)
+    found = ranked(model, packed, n, prefer_in_band, recommended_only, tags=as_list)
     result["suggestions"] = found.to_pylist()[0]
     if not result["suggestions"]:
         category = np.array([result["categories"][0]["id"] if result["categories"] else MIXED_ID])
@@ -189,6 +194,7 @@ def ranked(
     prefer_in_band: bool = False,
     recommended_only: bool = False,
     category: np.ndarray | None = None,
+    tags: pa.ListArray | None = None,
 ) -> pa.ListArray:
     """The ``n`` best tags for each post of a packed ``idx`` column, best first, as a list
     of :data:`SUGGESTION_FIELDS` a post: the one ranking of ``suggest``, ``suggest
@@ -196,32 +202,32 @@ def ranked(
 
     A candidate ``t`` scores ``sum over the post's tags i of w(i, t)``
     (:mod:`tagspark.neighbours`); it ``goes_with`` the post's tags it co-occurs with, each
-    with the posts that carry both. Left out: the post's own tags and generic tags; with
-    ``recommended_only``, every tag not recommended. ``prefer_in_band`` puts tags in the
-    popularity band first. A post with fewer than ``n`` such tags (its tags have no
-    companions: rare, or too rare for the features) gets its category's listed tags after
-    them, by their weight there (``source`` says which). ``category``: each post's
-    (:meth:`TagModel.category_of`), when the caller has it already.
+    with the posts that carry both. ``tags`` (the posts' normalised tags, a list column)
+    adds the post's rare tags, each walked through its anchor
+    (:class:`tagspark.neighbours.RareTags`): the anchor ``goes_with`` the rare tag. Left
+    out: the post's own tags and generic tags; with ``recommended_only``, every tag not
+    recommended. ``prefer_in_band`` puts tags in the popularity band first. A post with
+    fewer than ``n`` such tags (its tags have no companions and no anchor) gets its
+    category's listed tags after them, by their weight there (``source`` says which).
+    ``category``: each post's (:meth:`TagModel.category_of`), when the caller has it
+    already.
     """
     n_tags = len(model.tags)
     idx, rows = unpack_sets(packed)
-    nb = model.neighbours
-    lo, count = nb.offsets[idx], nb.offsets[idx + 1] - nb.offsets[idx]
-    occurrence = np.repeat(np.arange(len(idx)), count)
-    at = np.arange(count.sum()) + np.repeat(lo - np.cumsum(count) + count, count)
+    e_row, e_tag, e_score, e_posts, e_via, via_names = _evidence(model, idx, rows, tags)
     # the category fallback: each post's category's listed tags, scored below any companion
     if category is None:
         category = model.category_of(packed)
     fallback_row, fallback_tag, fallback_weight = _category_tags(model, category)
-    row = np.concatenate([rows[occurrence], fallback_row])
-    tag = np.concatenate([nb.neighbour[at], fallback_tag])
+    row = np.concatenate([e_row, fallback_row])
+    tag = np.concatenate([e_tag, fallback_tag])
     # one pair a (post, candidate), in (post, tag) order
     keys, pair = unique_inverse(row * n_tags + tag)
-    companion_pair = pair[: len(at)]
-    total = np.bincount(companion_pair, nb.score[at], minlength=len(keys))
+    companion_pair = pair[: len(e_row)]
+    total = np.bincount(companion_pair, e_score, minlength=len(keys))
     category_only = np.bincount(companion_pair, minlength=len(keys)) == 0
     weight = np.zeros(len(keys))  # a post's category lists a tag once
-    weight[pair[len(at) :]] = fallback_weight
+    weight[pair[len(e_row) :]] = fallback_weight
     out_row, out_tag = keys // n_tags, keys % n_tags
     # left out: the post's own tags (both key lists are sorted), generic tags and, with
     # recommended_only, every tag not recommended
@@ -241,14 +247,69 @@ def ranked(
     value = np.where(category_only, weight, total)[candidates]
     order = candidates[np.lexsort((-value, group, out_row[candidates]))]
     chosen = order[ranks_within(out_row[order]) < n]
-    # why: the companions behind each chosen pair that co-occur with the post's tags
+    # why: the evidence behind each chosen pair that co-occurs with the post's tags
     place = np.full(len(keys), -1, dtype=np.int64)
     place[chosen] = np.arange(len(chosen))
     entry = place[companion_pair]
-    hit = (entry >= 0) & (nb.posts[at] > 0)
-    reasons = _goes_with(model, entry[hit], idx[occurrence][hit], nb.posts[at][hit], len(chosen))
+    hit = (entry >= 0) & (e_posts > 0)
+    reasons = _goes_with(entry[hit], e_via[hit], e_posts[hit], len(chosen), via_names)
     return _suggestions(model, out_row[chosen], out_tag[chosen], total[chosen],
                         category_only[chosen], reasons, len(packed))  # fmt: skip
+
+
+def _evidence(
+    model: TagModel, idx: np.ndarray, rows: np.ndarray, tags: pa.ListArray | None
+) -> tuple:
+    """``row, tag, score, posts, via, via_names``: every ``w(i, t)`` behind the posts'
+    candidates. From each vocabulary tag ``i`` of a post (``idx, rows``), its companions;
+    from each rare tag of ``tags``, its anchor (at ``(1 - walk) P``) and the anchor's
+    companions (at ``walk P``, ``P = P(anchor | rare tag)``). ``posts`` are the posts behind
+    an entry that names a post's tag (0: none, as for a walk's), ``via`` that tag:
+    ``via_names[via]``, the vocabulary then the rare tags met."""
+    nb = model.neighbours
+    lo, count = nb.offsets[idx], nb.offsets[idx + 1] - nb.offsets[idx]
+    occurrence = np.repeat(np.arange(len(idx)), count)
+    at = np.arange(count.sum()) + np.repeat(lo - np.cumsum(count) + count, count)
+    parts = [(rows[occurrence], nb.neighbour[at], nb.score[at], nb.posts[at], idx[occurrence])]
+    rare_names = pa.array([], pa.string())
+    if model.rare is not None and tags is not None and len(model.rare):
+        flat = pc.list_flatten(tags)
+        found = model.rare.find(flat)
+        hit = found >= 0
+        if hit.any():
+            row = pc.list_parent_indices(tags).to_numpy()[hit]
+            found = found[hit]
+            rare_names = flat.filter(pa.array(hit))
+            anchor = model.rare.anchor[found]
+            p = model.rare.posts[found] / model.rare.df[found]
+            walk = float(model.settings.get("suggest", {}).get("walk", 0.5))
+            lo, count = nb.offsets[anchor], nb.offsets[anchor + 1] - nb.offsets[anchor]
+            step = np.repeat(np.arange(len(anchor)), count)
+            at = np.arange(count.sum()) + np.repeat(lo - np.cumsum(count) + count, count)
+            n_tags = len(model.tags)
+            parts.append(
+                (
+                    row,
+                    anchor,
+                    (1 - walk) * p,
+                    model.rare.posts[found],
+                    n_tags + np.arange(len(anchor)),
+                )
+            )
+            no_reason = np.zeros(len(at), dtype=np.int64)
+            parts.append(
+                (row[step], nb.neighbour[at], walk * p[step] * nb.score[at], no_reason, no_reason)
+            )
+    columns = [np.concatenate(c) for c in zip(*parts, strict=True)]
+    e_row, e_tag, e_score, e_posts, e_via = columns
+    return (
+        e_row.astype(np.int64),
+        e_tag.astype(np.int64),
+        e_score.astype(float),
+        e_posts.astype(np.int64),
+        e_via.astype(np.int64),
+        (model.tag_array, rare_names),
+    )
 
 
 def _category_tags(model: TagModel, category: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -285,17 +346,32 @@ def _listed(model: TagModel) -> dict[int, tuple[np.ndarray, np.ndarray]]:
 
 
 def _goes_with(
-    model: TagModel, slot: np.ndarray, via: np.ndarray, posts: np.ndarray, n_chosen: int
+    slot: np.ndarray, via: np.ndarray, posts: np.ndarray, n_chosen: int, names: tuple
 ) -> pa.ListArray:
     """For each of ``n_chosen`` suggestions, the post's tags it co-occurs with (most posts
-    first) and in how many posts: ``via`` and ``posts`` of the companion entries behind
-    suggestion ``slot``."""
+    first) and in how many posts: ``via`` and ``posts`` of the evidence entries behind
+    suggestion ``slot``; ``names`` (the vocabulary, the post's rare tags) name ``via``."""
     order = _by_slot_most_posts_first(slot, posts, via)
     slot, tag, count = slot[order], via[order], posts[order]
     offsets = np.zeros(n_chosen + 1, dtype=np.int32)
     np.cumsum(np.bincount(slot, minlength=n_chosen), out=offsets[1:])
-    names = model.tag_array.take(pa.array(tag, pa.int64()))
-    entries = pa.StructArray.from_arrays([names, pa.array(count, pa.int64())], ["tag", "posts"])
+    vocabulary, rare = names
+    n_tags = len(vocabulary)
+    is_rare = tag >= n_tags
+    if is_rare.any():  # each part taken from its own array, then put back in order
+        parts = pa.concat_arrays(
+            [
+                vocabulary.take(pa.array(tag[~is_rare], pa.int64())),
+                rare.take(pa.array(tag[is_rare] - n_tags, pa.int64())),
+            ]
+        )
+        where = np.empty(len(tag), dtype=np.int64)
+        where[np.flatnonzero(~is_rare)] = np.arange(int((~is_rare).sum()))
+        where[np.flatnonzero(is_rare)] = int((~is_rare).sum()) + np.arange(int(is_rare.sum()))
+        named = parts.take(pa.array(where))
+    else:
+        named = vocabulary.take(pa.array(tag, pa.int64()))
+    entries = pa.StructArray.from_arrays([named, pa.array(count, pa.int64())], ["tag", "posts"])
     return pa.ListArray.from_arrays(pa.array(offsets), entries)
 
 

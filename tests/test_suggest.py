@@ -37,6 +37,8 @@ def _cafe_corpus() -> list[dict]:
         posts.append({"id": f"c{i}", "tags": ["espresso", "coffee", "grinder"][: 2 + i % 2]})
     for i in range(30):
         posts.append({"id": f"s{i}", "tags": ["sailing", "yacht", "harbour"][: 1 + i % 3]})
+    # #ristretto is seen once, too rare for the vocabulary: it goes with #grinder
+    posts.append({"id": "r0", "tags": ["grinder", "ristretto"]})
     return posts
 
 
@@ -93,9 +95,14 @@ def test_suggest_max_tags_gives_companions_to_the_most_frequent_tags_only(cafe, 
     # only, and #sailing goes with neither
     assert [model.tags[i] for i in given] == ["bread", "sourdough"]
     assert [model.tags[i] for i in model.neighbours.neighbour] == ["sourdough", "bread"]
-    # #espresso has no companions now: its post gets its category's tags, not #coffee
-    result = sg.suggest(model, ["espresso"], n=3)
-    assert {s["source"] for s in result["suggestions"]} == {"category"}
+    # #espresso has no companions now: it is a rare tag, and #bread, the most frequent
+    # companion-bearing tag of its 4 bakery posts (its cafe posts have none), anchors it
+    at = model.rare.find(pa.array(["espresso"]))[0]
+    assert model.tags[model.rare.anchor[at]] == "bread"
+    assert (model.rare.posts[at], model.rare.df[at]) == (4, 4)
+    first = sg.suggest(model, ["espresso"], n=3)["suggestions"][0]
+    assert first["tag"] == "bread" and first["goes_with"] == [{"tag": "espresso", "posts": 4}]
+    assert first["score"] == pytest.approx(0.5)  # (1 - walk) * P(bread | espresso)
 
 
 def test_cooccurrence_counts_posts_with_both_tags_by_hand(spark):
@@ -115,6 +122,23 @@ def test_cooccurrence_counts_posts_with_both_tags_by_hand(spark):
     assert found == [(0, 1, 3), (0, 2, 1), (1, 0, 3), (1, 2, 2), (2, 0, 1), (2, 1, 2)]
     tag, _, posts = cooccurrence(df, column, keep=1)
     assert sorted(zip(tag.tolist(), posts.tolist(), strict=True)) == [(0, 3), (1, 3), (2, 2)]
+
+
+def test_a_rare_tags_anchor_is_the_head_of_most_of_its_posts_by_hand(spark):
+    # vocabulary 0 #a, 1 #b (companions), 2 #c (rare: past suggest.max_tags), 3 #g (generic)
+    packed = [[0, 2], [1, 2], [1, 2, 3], [], [1], [3]]
+    unknown = [["x"], [], [], ["y"], ["x"], ["z"]]
+    rows = [(np.array(p, "<i4").tobytes(), u) for p, u in zip(packed, unknown, strict=True)]
+    looked_up = spark.createDataFrame(rows, "idx binary, unknown array<string>").repartition(2)
+    given = np.array([True, True, False, False])
+    rare = np.array([False, False, True, False])
+    found = nb.anchors(looked_up, given, rare, ("a", "b", "c", "g")).table()
+    # a post's head is its most frequent companion-bearing tag; #c's posts have heads #a,
+    # #b, #b; #x's #a and #b, a tie to the more frequent #a; #y's and #z's posts have none
+    assert found.to_pylist() == [
+        {"tag": "c", "anchor_index": 1, "posts": 2, "df": 3},
+        {"tag": "x", "anchor_index": 0, "posts": 1, "df": 2},
+    ]
 
 
 def test_the_walk_adds_what_a_tags_companions_go_with():
@@ -218,7 +242,8 @@ def test_a_post_whose_tags_have_no_companions_gets_its_categorys_tags(cafe):
 
 def test_one_ranking_for_one_post_a_corpus_and_the_python_api(spark, cafe, tmp_path):
     inp, out = cafe
-    tags = [["espresso"], ["bread", "coffee"], ["yacht", "unheard"], ["unheard"]]
+    tags = [["espresso"], ["bread", "coffee"], ["yacht", "unheard"], ["unheard"], ["ristretto"],
+            ["ristretto", "unheard", "yacht"]]  # fmt: skip
     posts = [{"id": f"p{i + 1}", "tags": t} for i, t in enumerate(tags)]
     batch = write_jsonl(tmp_path / "new.jsonl", posts)
     assert main(["suggest", "--model", str(out), "--input", str(batch),
@@ -232,6 +257,11 @@ def test_one_ranking_for_one_post_a_corpus_and_the_python_api(spark, cafe, tmp_p
         assert single == sg.suggest(TagModel.load(str(out / "model")), post["tags"], 4)
         assert rows[post["id"]]["message"] == single["message"]
     assert rows["p4"]["message"].startswith("none of the post's tags is known to the model")
+    # a tag seen once is known by its anchor: #grinder, then what #grinder goes with
+    assert rows["p5"]["unknown_tags"] == [] and rows["p6"]["unknown_tags"] == ["unheard"]
+    first = rows["p5"]["suggestions"][0]
+    assert first["tag"] == "grinder" and first["goes_with"] == [{"tag": "ristretto", "posts": 1}]
+    assert {"espresso", "coffee"} <= {s["tag"] for s in rows["p5"]["suggestions"]}
     summary = json.loads((tmp_path / "s" / "suggest.json").read_text())
     assert "network posts" in summary["popularity_note"]
 
@@ -259,6 +289,9 @@ def _damaged_copies(out, tmp_path) -> dict[str, tuple]:
     foreign = copy("foreign")
     (foreign / "model.json").write_text('{"format": "sklearn-pickle"}')
     cases["foreign"] = (foreign, "model.json' is not a tagspark model's")
+    rare = copy("rare")
+    (rare / "rare.parquet").unlink()
+    cases["rare"] = (rare, "has no rare.parquet: the folder is incomplete")
     strange = copy("strange")
     pq.write_table(pa.table({"x": [1]}), strange / "vocabulary.parquet")
     cases["strange"] = (strange, "vocabulary.parquet' is damaged or not of this")
@@ -282,6 +315,26 @@ def test_a_damaged_partial_foreign_or_older_model_gets_one_error_line(cafe, tmp_
     assert not (tmp_path / "placed").exists()
 
 
+def test_a_model_fitted_before_rare_tags_still_suggests(cafe, tmp_path):
+    _, out = cafe
+    older = tmp_path / "older"
+    shutil.copytree(out / "model", older)
+    (older / "rare.parquet").unlink()
+    about = json.loads((older / "model.json").read_text())
+    del about["rare_tags"]
+    (older / "model.json").write_text(json.dumps(about))
+    current = TagModel.load(str(out / "model"))
+    for whole in (True, False):
+        for tags in (["ristretto"], ["espresso"]):
+            model = TagModel.load(str(older)) if whole else TagModel.load_for(str(older), tags)
+            assert model.rare is None
+            if tags == ["ristretto"]:  # unknown to an older model, as before
+                result = sg.suggest(model, tags, 4)
+                assert result["unknown_tags"] == tags and result["suggestions"] == []
+            else:
+                assert sg.suggest(model, tags, 2) == sg.suggest(current, tags, 2)
+
+
 @pytest.fixture(scope="module")
 def wide(tmp_path_factory):
     """120 themes of 40 tags (4,800 tags), row groups of 64 rows: a vocabulary many row
@@ -293,7 +346,8 @@ def wide(tmp_path_factory):
     for i in range(9000):
         theme = rng.integers(120)
         picked = sorted(set(rng.zipf(1.6, size=int(rng.integers(2, 7))) % 40))
-        posts.append({"id": f"w{i}", "tags": [f"t{theme:03d}w{w:02d}" for w in picked]})
+        tags = [f"t{theme:03d}w{w:02d}" for w in picked]
+        posts.append({"id": f"w{i}", "tags": tags + ([f"once{i:04d}"] if i % 20 == 0 else [])})
     tmp = tmp_path_factory.mktemp("wide")
     inp = write_jsonl(tmp / "wide.jsonl", posts)
     patch = pytest.MonkeyPatch()
@@ -337,9 +391,21 @@ def test_a_cold_suggest_reads_only_the_rows_of_its_tags_and_answers_as_the_whole
         assert reader.rows["tags.parquet"] <= 64 * groups({*mine, *companions, *listed})
         assert reader.rows["vocabulary.parquet"] <= 64 * groups(mine)
         assert reader.rows["tags.parquet"] < len(whole.tags) / 2
+    # a tag seen once reads its row of rare.parquet and its anchor's companions
+    assert len(whole.rare) >= 450  # 7 row groups and more
+    for post in posts[:9000:900]:
+        tags = [post["tags"][-1]]
+        reader = PartReader(str(folder))
+        part = TagModel.load_for(str(folder), tags, reader)
+        found = sg.suggest(part, tags, 10)
+        assert found == sg.suggest(whole, tags, 10), tags
+        anchor = whole.tags[whole.rare.anchor[whole.rare.find(pa.array(tags))[0]]]
+        assert found["suggestions"][0]["tag"] == anchor and anchor in post["tags"]
+        assert reader.rows["rare.parquet"] <= 64
+        assert reader.rows["tags.parquet"] < len(whole.tags) / 2
     # an unknown tag reads nothing but the model's few whole files
     reader = PartReader(str(folder))
     nothing = TagModel.load_for(str(folder), ["unheard"], reader)
     assert sg.suggest(nothing, ["unheard"], 5)["message"].startswith("none of the post's tags")
-    assert reader.rows.get("names.parquet", 0) <= 64
+    assert reader.rows.get("names.parquet", 0) <= 64 and reader.rows.get("rare.parquet", 0) <= 64
     assert "tags.parquet" not in reader.rows and "vocabulary.parquet" not in reader.rows
