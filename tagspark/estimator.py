@@ -184,7 +184,7 @@ def fit_categories(
         )
         # every other tag of the posts (seen once, or past max_tags) goes with its anchor
         rare = sets.vocabulary.mask(left_out) & ~given
-        model.rare = anchors(sets.unknown, given, rare, sets.vocabulary.tags)
+        model.rare = anchors(sets.unknown, given, rare, sets.vocabulary)
         log.info("rare tags: %d, each with an anchor", len(model.rare))
     counts.pop("left_unplaced", None)  # part of mixed
     pipeline = fitted.model if cfg.features.method == "tfidf" else None
@@ -388,6 +388,11 @@ def transform(
     return out
 
 
+# posts ranked at once by suggest --input (bounds the evidence arrays: a post's tags x
+# suggest.neighbours entries each)
+RANK_ROWS = 10_000
+
+
 def suggested(
     posts: DataFrame,
     model: TagModel,
@@ -419,33 +424,53 @@ def suggested(
         model = shared.value
         known = model.tag_array
         # pyarrow hashes the vocabulary and the rare tags on every look-up: batches are
-        # gathered as the tag sets' are (tagspark.vocabulary.with_tag_sets)
+        # gathered for it as the tag sets' are (tagspark.vocabulary.with_tag_sets), then
+        # ranked RANK_ROWS posts at a time
         size = len(known) + (len(model.rare) if model.rare is not None else 0)
-        for batch in gathered_batches(batches, LOOKUP_VALUES_PER_TAG * size):
-            tags = batch.column("tags")
-            packed, hit = packed_tags(tags, known)
-            category = model.category_of(packed).astype(np.int32)
-            suggestions = ranked(model, packed, n, prefer_in_band, recommended_only, category, tags)
-            rows = pc.list_parent_indices(tags).to_numpy()
+        for gathered in gathered_batches(batches, LOOKUP_VALUES_PER_TAG * size):
+            tags = gathered.column("tags")
             flat = pc.list_flatten(tags)
+            packed, hit = packed_tags(tags, known)
+            rare_at = None
             if model.rare is not None:  # a rare tag is known by its anchor
-                hit = hit | (model.rare.find(flat) >= 0)
-            unknown = lists(flat.filter(pa.array(~hit)), rows[~hit], len(tags))
-            has_tags = np.diff(tags.offsets.to_numpy()) > 0
-            has_known = np.bincount(rows[hit], minlength=len(tags)) > 0
-            empty = np.diff(suggestions.offsets.to_numpy()) == 0
-            message = why_none(has_tags, has_known, category, recommended_only)
-            yield pa.RecordBatch.from_arrays(
-                [
-                    batch.column("id").cast(pa.string()),
-                    pa.array(category),
-                    category_names(model.categories, category, MIXED_NAME),
-                    suggestions,
-                    unknown,
-                    pa.array(np.where(empty, message, None), pa.string()),
-                ],
-                schema=out,
-            )
+                rare_at = model.rare.find(flat)
+                hit = hit | (rare_at >= 0)
+            offsets = tags.offsets.to_numpy() - tags.offsets[0].as_py()
+            for start in range(0, len(tags), RANK_ROWS):
+                stop = min(len(tags), start + RANK_ROWS)
+                within = slice(offsets[start], offsets[stop])
+                yield ranked_batch(
+                    gathered.slice(start, stop - start),
+                    packed.slice(start, stop - start),
+                    hit[within],
+                    None if rare_at is None else rare_at[within],
+                )
+
+    def ranked_batch(batch, packed, hit, rare_at):
+        model = shared.value
+        tags = batch.column("tags")
+        category = model.category_of(packed).astype(np.int32)
+        suggestions = ranked(
+            model, packed, n, prefer_in_band, recommended_only, category, tags, rare_at
+        )
+        rows = pc.list_parent_indices(tags).to_numpy()
+        flat = pc.list_flatten(tags)
+        unknown = lists(flat.filter(pa.array(~hit)), rows[~hit], len(tags))
+        has_tags = np.diff(tags.offsets.to_numpy()) > 0
+        has_known = np.bincount(rows[hit], minlength=len(tags)) > 0
+        empty = np.diff(suggestions.offsets.to_numpy()) == 0
+        message = why_none(has_tags, has_known, category, recommended_only)
+        return pa.RecordBatch.from_arrays(
+            [
+                batch.column("id").cast(pa.string()),
+                pa.array(category),
+                category_names(model.categories, category, MIXED_NAME),
+                suggestions,
+                unknown,
+                pa.array(np.where(empty, message, None), pa.string()),
+            ],
+            schema=out,
+        )
 
     return posts.select("id", "tags").mapInArrow(run, from_arrow_schema(out))
 

@@ -33,6 +33,10 @@ within 0.003), then checked once, untuned, on the generated planted and long-tai
 ``max_tags`` is 100,000, as ``features.max_tags``: on the generated 300k long tail every tag
 (0) finds more (recall@10 0.235 against 0.229) for 4x the stage's time and 3x its rows.
 docs/performance.md has the figures.
+
+Every other tag of the posts (seen in too few posts for the vocabulary, or past
+``max_tags``) is a *rare* tag and gets one *anchor* instead of companions
+(:class:`RareTags`, :func:`anchors`): the walk's step taken through one tag.
 """
 
 from __future__ import annotations
@@ -289,69 +293,103 @@ class RareTags:
         return pc.fill_null(pc.index_in(names, value_set=self.tag), -1).to_numpy().astype(np.int64)
 
 
-def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, tags: tuple) -> RareTags:
+def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, vocabulary) -> RareTags:
     """Every rare tag's anchor, from ``looked_up`` (``idx, unknown``: each post's packed
     vocabulary indices and its tags outside the vocabulary). ``given[i]``: vocabulary tag
-    ``i`` has companions; ``rare[i]``: it is rare (no companions, not generic); ``tags`` the
-    vocabulary. A post's *head* is its companion-bearing tag in the most posts (the lowest
-    index: the vocabulary runs from the most frequent); a rare tag's anchor is the head of
-    most of its posts (ties to the more frequent head). One Spark pass over the cached tag
-    sets and two aggregations; only one row a rare tag reaches the driver."""
+    ``i`` has companions; ``rare[i]``: it is rare (no companions, not generic);
+    ``vocabulary`` the :class:`tagspark.vocabulary.Vocabulary`. A rare tag's anchor is the
+    companion-bearing tag on most of its posts (ties to the more frequent one: the lower
+    index, as the vocabulary runs from the most frequent).
+
+    One Spark pass over the cached tag sets. A rare vocabulary tag's (tag, companion-bearing
+    tag) pairs are counted, in each batch and then across them. A tag outside the vocabulary
+    is on one post when ``features.min_doc_freq`` is at most 2 (tags on every post left
+    out), so each of that post's companion-bearing tags ties, and its anchor is the post's
+    *head* (its most frequent one) with no counting; with a higher floor those tags are
+    counted as heads of their posts. Only one row a rare tag reaches the driver."""
     from pyspark.sql import functions as F
 
     from tagspark.codec import unpack_sets
     from tagspark.stages import Shipped
 
-    shared = Shipped((given, rare))
+    shared = Shipped((given, rare, list(vocabulary.everywhere)))
+    n_tags = len(vocabulary.tags)
 
-    def heads(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        given, rare = shared.value
+    def pairs_of(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        given, rare, everywhere = shared.value
         for batch in batches:
             idx, rows = unpack_sets(batch.column("idx"))
             head = np.full(batch.num_rows, -1, dtype=np.int64)
             bearing = np.flatnonzero(given[idx])  # each row's indices are sorted
             first_rows, first = np.unique(rows[bearing], return_index=True)
             head[first_rows] = idx[bearing[first]]
+            # (rare vocabulary tag, companion-bearing tag) pairs of each post, counted here
             mine = np.flatnonzero(rare[idx] & (head[rows] >= 0))
+            per_row = np.bincount(rows[bearing], minlength=batch.num_rows)
+            starts = np.r_[0, np.cumsum(per_row)[:-1]]
+            count = per_row[rows[mine]]
+            at = np.arange(count.sum()) + np.repeat(
+                starts[rows[mine]] - np.cumsum(count) + count, count
+            )
+            keys, posts = np.unique(
+                np.repeat(idx[mine], count) * n_tags + idx[bearing[at]], return_counts=True
+            )
             unknown = batch.column("unknown")
-            flat = pc.list_flatten(unknown)
+            flat = pc.list_flatten(unknown).cast(pa.string())
             parent = pc.list_parent_indices(unknown).to_numpy()
             headed = head[parent] >= 0
-            names = pa.concat_arrays(
-                [pa.nulls(len(mine), pa.string()), flat.filter(pa.array(headed)).cast(pa.string())]
-            )
+            if everywhere:
+                headed &= ~pc.is_in(flat, value_set=pa.array(everywhere)).to_numpy(False)
+            n_unknown = int(headed.sum())
             yield pa.RecordBatch.from_arrays(
                 [
-                    names,
-                    pa.array(np.r_[idx[mine], np.full(int(headed.sum()), -1)], pa.int32()),
-                    pa.array(np.r_[head[rows[mine]], head[parent[headed]]], pa.int32()),
+                    pa.concat_arrays([pa.nulls(len(keys), pa.string()), flat.filter(headed)]),
+                    pa.array(np.r_[keys // n_tags, np.full(n_unknown, -1)], pa.int32()),
+                    pa.array(np.r_[keys % n_tags, head[parent[headed]]], pa.int32()),
+                    pa.array(np.r_[posts, np.ones(n_unknown, dtype=np.int64)], pa.int64()),
                 ],
-                ["tag", "tag_index", "anchor"],
+                ["tag", "tag_index", "anchor", "posts"],
             )
 
+    pairs = looked_up.select("idx", "unknown").mapInArrow(
+        pairs_of, "tag string, tag_index int, anchor int, posts long"
+    )
+    once = vocabulary.min_doc_freq <= 2
+    counted = pairs.filter(F.col("tag_index") >= 0) if once else pairs
     found = (
-        looked_up.select("idx", "unknown")
-        .mapInArrow(heads, "tag string, tag_index int, anchor int")
-        .groupBy("tag", "tag_index", "anchor")
-        .agg(F.count(F.lit(1)).alias("posts"))
+        counted.groupBy("tag", "tag_index", "anchor")
+        .agg(F.sum("posts").alias("posts"))
         .groupBy("tag", "tag_index")
         .agg(
-            F.sum("posts").alias("df"),
-            F.max("posts").alias("posts"),
             F.max_by("anchor", F.struct("posts", -F.col("anchor"))).alias("anchor_index"),
+            F.max("posts").alias("posts"),
+            F.sum("posts").alias("df"),  # the posts of a tag outside the vocabulary
         )
-        .toArrow()  # one row a rare tag
     )
-    index = np.maximum(found.column("tag_index").to_numpy(), 0)
+    if once:  # each tag outside the vocabulary is on one post: its row is final
+        found = found.unionByName(
+            pairs.filter(F.col("tag_index") < 0).select(
+                "tag",
+                "tag_index",
+                F.col("anchor").alias("anchor_index"),
+                "posts",
+                F.col("posts").alias("df"),
+            )
+        )
+    found = found.toArrow()  # one row a rare tag
+    index = found.column("tag_index").to_numpy()
+    in_vocabulary = index >= 0
+    df = found.column("df").to_numpy().copy()
+    df[in_vocabulary] = vocabulary.df[index[in_vocabulary]]  # every post of the tag
     name = found.column("tag").combine_chunks()
-    in_vocabulary = pa.array(tags, pa.string()).take(pa.array(index)) if len(tags) else name
-    named = pc.if_else(pc.is_null(name), in_vocabulary, name)
+    tags = pa.array(vocabulary.tags, pa.string())
+    named = pc.if_else(pc.is_null(name), tags.take(pa.array(np.maximum(index, 0))), name)
     table = pa.table(
         {
             "tag": named,
             "anchor_index": found.column("anchor_index"),
             "posts": found.column("posts"),
-            "df": found.column("df"),
+            "df": pa.array(df, pa.int64()),
         }
     )
     return RareTags.of(table.sort_by("tag"))

@@ -195,6 +195,7 @@ def ranked(
     recommended_only: bool = False,
     category: np.ndarray | None = None,
     tags: pa.ListArray | None = None,
+    rare_at: np.ndarray | None = None,
 ) -> pa.ListArray:
     """The ``n`` best tags for each post of a packed ``idx`` column, best first, as a list
     of :data:`SUGGESTION_FIELDS` a post: the one ranking of ``suggest``, ``suggest
@@ -209,12 +210,13 @@ def ranked(
     recommended. ``prefer_in_band`` puts tags in the popularity band first. A post with
     fewer than ``n`` such tags (its tags have no companions and no anchor) gets its
     category's listed tags after them, by their weight there (``source`` says which).
-    ``category``: each post's (:meth:`TagModel.category_of`), when the caller has it
-    already.
+    ``category``: each post's (:meth:`TagModel.category_of`), and ``rare_at``, each of the
+    flattened ``tags``' place in the rare tags (:meth:`RareTags.find`), when the caller has
+    them already.
     """
     n_tags = len(model.tags)
     idx, rows = unpack_sets(packed)
-    e_row, e_tag, e_score, e_posts, e_via, via_names = _evidence(model, idx, rows, tags)
+    e_row, e_tag, e_score, e_posts, e_via, via_names = _evidence(model, idx, rows, tags, rare_at)
     # the category fallback: each post's category's listed tags, scored below any companion
     if category is None:
         category = model.category_of(packed)
@@ -258,7 +260,11 @@ def ranked(
 
 
 def _evidence(
-    model: TagModel, idx: np.ndarray, rows: np.ndarray, tags: pa.ListArray | None
+    model: TagModel,
+    idx: np.ndarray,
+    rows: np.ndarray,
+    tags: pa.ListArray | None,
+    rare_at: np.ndarray | None = None,
 ) -> tuple:
     """``row, tag, score, posts, via, via_names``: every ``w(i, t)`` behind the posts'
     candidates. From each vocabulary tag ``i`` of a post (``idx, rows``), its companions;
@@ -274,7 +280,7 @@ def _evidence(
     rare_names = pa.array([], pa.string())
     if model.rare is not None and tags is not None and len(model.rare):
         flat = pc.list_flatten(tags)
-        found = model.rare.find(flat)
+        found = model.rare.find(flat) if rare_at is None else rare_at
         hit = found >= 0
         if hit.any():
             row = pc.list_parent_indices(tags).to_numpy()[hit]

@@ -49,6 +49,10 @@ class Vocabulary:
     tags: tuple[str, ...]
     df: np.ndarray
     idf: np.ndarray
+    # tags on every post (idf 0, so left out) and the vocabulary's document-frequency floor:
+    # a tag outside the vocabulary and not among these is on fewer than min_doc_freq posts
+    everywhere: tuple[str, ...] = ()
+    min_doc_freq: int = 1
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -107,9 +111,11 @@ def tag_vocabulary(posts: DataFrame, n_posts: int, min_doc_freq: int) -> Vocabul
         posts.select(F.explode("tags").alias("tag"))
         .groupBy("tag")
         .agg(F.count(F.lit(1)).alias("df"))
-        .filter((F.col("df") >= max(min_doc_freq, 1)) & (F.col("df") < n_posts))
+        .filter(F.col("df") >= max(min_doc_freq, 1))
         .toArrow()  # one row a kept tag; sorted here, not with a Spark range shuffle
     )
+    everywhere = pc.greater_equal(counted.column("df"), n_posts)
+    counted, on_every_post = counted.filter(pc.invert(everywhere)), counted.filter(everywhere)
     order = pc.sort_indices(counted, [("df", "descending"), ("tag", "ascending")])
     table = counted.take(order)
     df = table.column("df").to_numpy()
@@ -117,6 +123,8 @@ def tag_vocabulary(posts: DataFrame, n_posts: int, min_doc_freq: int) -> Vocabul
         tuple(table.column("tag").to_pylist()),
         df,
         np.log((n_posts + 1) / (df + 1.0)),
+        tuple(sorted(on_every_post.column("tag").to_pylist())),
+        max(min_doc_freq, 1),
     )
 
 

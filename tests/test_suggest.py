@@ -22,6 +22,7 @@ from tagspark.estimator import TagCategoriesModel
 from tagspark.model import TagModel
 from tagspark.naming import Category, category_names
 from tagspark.neighbours import Neighbours, cooccurrence, walked
+from tagspark.vocabulary import Vocabulary
 from tests.conftest import write_jsonl
 
 
@@ -95,14 +96,15 @@ def test_suggest_max_tags_gives_companions_to_the_most_frequent_tags_only(cafe, 
     # only, and #sailing goes with neither
     assert [model.tags[i] for i in given] == ["bread", "sourdough"]
     assert [model.tags[i] for i in model.neighbours.neighbour] == ["sourdough", "bread"]
-    # #espresso has no companions now: it is a rare tag, and #bread, the most frequent
-    # companion-bearing tag of its 4 bakery posts (its cafe posts have none), anchors it
+    # #espresso has no companions now: it is a rare tag, and #bread, the only
+    # companion-bearing tag of its posts (on 4 of its 10: its cafe posts have none),
+    # anchors it
     at = model.rare.find(pa.array(["espresso"]))[0]
     assert model.tags[model.rare.anchor[at]] == "bread"
-    assert (model.rare.posts[at], model.rare.df[at]) == (4, 4)
+    assert (model.rare.posts[at], model.rare.df[at]) == (4, 10)
     first = sg.suggest(model, ["espresso"], n=3)["suggestions"][0]
     assert first["tag"] == "bread" and first["goes_with"] == [{"tag": "espresso", "posts": 4}]
-    assert first["score"] == pytest.approx(0.5)  # (1 - walk) * P(bread | espresso)
+    assert first["score"] == pytest.approx(0.5 * 0.4)  # (1 - walk) * P(bread | espresso)
 
 
 def test_cooccurrence_counts_posts_with_both_tags_by_hand(spark):
@@ -132,12 +134,26 @@ def test_a_rare_tags_anchor_is_the_head_of_most_of_its_posts_by_hand(spark):
     looked_up = spark.createDataFrame(rows, "idx binary, unknown array<string>").repartition(2)
     given = np.array([True, True, False, False])
     rare = np.array([False, False, True, False])
-    found = nb.anchors(looked_up, given, rare, ("a", "b", "c", "g")).table()
-    # a post's head is its most frequent companion-bearing tag; #c's posts have heads #a,
-    # #b, #b; #x's #a and #b, a tie to the more frequent #a; #y's and #z's posts have none
+    vocabulary = Vocabulary(("a", "b", "c", "g"), np.array([9, 5, 3, 2]), np.ones(4), (), 3)
+    found = nb.anchors(looked_up, given, rare, vocabulary).table()
+    # #c is on posts with #a once and #b twice (its df, 3, from the vocabulary); #x is
+    # outside it, on posts led by #a and by #b: a tie to the more frequent #a; #y's and #z's
+    # posts have no companion-bearing tag
     assert found.to_pylist() == [
         {"tag": "c", "anchor_index": 1, "posts": 2, "df": 3},
         {"tag": "x", "anchor_index": 0, "posts": 1, "df": 2},
+    ]
+    # with features.min_doc_freq=2 a tag outside the vocabulary is on one post, or on every
+    # post (#e, idf 0: not rare but everywhere), and its row needs no counting
+    unknown = [["u1", "e"], ["e"], ["u2", "e"], ["u3", "e"], ["e"], ["e"]]
+    rows = [(np.array(p, "<i4").tobytes(), u) for p, u in zip(packed, unknown, strict=True)]
+    looked_up = spark.createDataFrame(rows, "idx binary, unknown array<string>")
+    vocabulary = Vocabulary(("a", "b", "c", "g"), np.array([9, 5, 3, 2]), np.ones(4), ("e",), 2)
+    found = nb.anchors(looked_up, given, rare, vocabulary).table()
+    assert found.to_pylist() == [
+        {"tag": "c", "anchor_index": 1, "posts": 2, "df": 3},
+        {"tag": "u1", "anchor_index": 0, "posts": 1, "df": 1},
+        {"tag": "u2", "anchor_index": 1, "posts": 1, "df": 1},
     ]
 
 
