@@ -251,9 +251,9 @@ class RareTags:
     """The tags that have no companions of their own (seen in fewer than
     ``features.min_doc_freq`` posts, or past ``suggest.max_tags``), each with its *anchor*:
     the companion-bearing tag it goes with most (:func:`anchors`). ``tag`` is sorted;
-    ``posts`` are the posts with both, of the ``df`` posts of the tag that have a
-    companion-bearing tag. ``suggest`` walks a rare tag ``i`` through its anchor ``j``, the
-    walk of the module docstring with ``j`` its one step::
+    ``posts`` are the posts with both, of the tag's ``df`` posts. ``suggest`` walks a rare
+    tag ``i`` through its anchor ``j``, the walk of the module docstring with ``j`` its one
+    step::
 
         w(i, t) = (1 - walk) P(j | i) [t = j] + walk * P(j | i) w(j, t),   P(j | i) = posts / df
     """
@@ -297,16 +297,18 @@ def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, vocabular
     """Every rare tag's anchor, from ``looked_up`` (``idx, unknown``: each post's packed
     vocabulary indices and its tags outside the vocabulary). ``given[i]``: vocabulary tag
     ``i`` has companions; ``rare[i]``: it is rare (no companions, not generic);
-    ``vocabulary`` the :class:`tagspark.vocabulary.Vocabulary`. A rare tag's anchor is the
-    companion-bearing tag on most of its posts (ties to the more frequent one: the lower
-    index, as the vocabulary runs from the most frequent).
+    ``vocabulary`` the :class:`tagspark.vocabulary.Vocabulary`. A post's *head* is its
+    companion-bearing tag in the most posts (the lowest index: the vocabulary runs from the
+    most frequent); a rare tag's anchor is the head of most of its posts (ties to the more
+    frequent head), and ``posts`` are those posts. (Counting every companion-bearing tag of
+    its posts instead of the heads scored the same on the 300k long tail, recall@10 0.2429,
+    and took the 2M long tail's neighbours stage from 16 s to 140 s.)
 
-    One Spark pass over the cached tag sets. A rare vocabulary tag's (tag, companion-bearing
-    tag) pairs are counted, in each batch and then across them. A tag outside the vocabulary
-    is on one post when ``features.min_doc_freq`` is at most 2 (tags on every post left
-    out), so each of that post's companion-bearing tags ties, and its anchor is the post's
-    *head* (its most frequent one) with no counting; with a higher floor those tags are
-    counted as heads of their posts. Only one row a rare tag reaches the driver."""
+    One Spark pass over the cached tag sets. A rare vocabulary tag's (tag, head) pairs are
+    counted, in each batch and then across them. A tag outside the vocabulary is on one
+    post when ``features.min_doc_freq`` is at most 2 (tags on every post left out), so its
+    row is final as it is; with a higher floor those are counted too. Only one row a rare
+    tag reaches the driver."""
     from pyspark.sql import functions as F
 
     from tagspark.codec import unpack_sets
@@ -323,17 +325,9 @@ def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, vocabular
             bearing = np.flatnonzero(given[idx])  # each row's indices are sorted
             first_rows, first = np.unique(rows[bearing], return_index=True)
             head[first_rows] = idx[bearing[first]]
-            # (rare vocabulary tag, companion-bearing tag) pairs of each post, counted here
+            # each post's rare vocabulary tags, with the post's head, counted here
             mine = np.flatnonzero(rare[idx] & (head[rows] >= 0))
-            per_row = np.bincount(rows[bearing], minlength=batch.num_rows)
-            starts = np.r_[0, np.cumsum(per_row)[:-1]]
-            count = per_row[rows[mine]]
-            at = np.arange(count.sum()) + np.repeat(
-                starts[rows[mine]] - np.cumsum(count) + count, count
-            )
-            keys, posts = np.unique(
-                np.repeat(idx[mine], count) * n_tags + idx[bearing[at]], return_counts=True
-            )
+            keys, posts = np.unique(idx[mine] * n_tags + head[rows[mine]], return_counts=True)
             unknown = batch.column("unknown")
             flat = pc.list_flatten(unknown).cast(pa.string())
             parent = pc.list_parent_indices(unknown).to_numpy()
