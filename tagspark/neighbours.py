@@ -300,10 +300,9 @@ def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, vocabular
     ``vocabulary`` the :class:`tagspark.vocabulary.Vocabulary`. A post's *head* is its
     companion-bearing tag in the most posts (the lowest index: the vocabulary runs from the
     most frequent); a rare tag's anchor is the head of most of its posts (ties to the more
-    frequent head), and ``posts`` are those posts. (Counting every companion-bearing tag of
+    frequent head), and ``posts`` are those posts. Counting every companion-bearing tag of
     its posts instead of the heads scored the same on the 300k long tail (recall@10 0.2429
-    against 0.2428),
-    and took the 2M long tail's neighbours stage from 16 s to 140 s.)
+    against 0.2428) and took the 2M long tail's neighbours stage from 16 s to 140 s.
 
     One Spark pass over the cached tag sets. A rare vocabulary tag's (tag, head) pairs are
     counted, in each batch and then across them. A tag outside the vocabulary is on one
