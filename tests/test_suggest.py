@@ -425,3 +425,14 @@ def test_a_cold_suggest_reads_only_the_rows_of_its_tags_and_answers_as_the_whole
     assert sg.suggest(nothing, ["unheard"], 5)["message"].startswith("none of the post's tags")
     assert reader.rows.get("names.parquet", 0) <= 64 and reader.rows.get("rare.parquet", 0) <= 64
     assert "tags.parquet" not in reader.rows and "vocabulary.parquet" not in reader.rows
+
+
+def test_rare_tags_are_found_by_search_for_a_post_and_by_hash_for_a_batch():
+    names = sorted(f"n{i:04d}" for i in range(1000))
+    table = pa.table({"tag": names, "anchor_index": pa.array(np.zeros(1000), pa.int32()),
+                      "posts": np.ones(1000, np.int64), "df": np.ones(1000, np.int64)})  # fmt: skip
+    rare = nb.RareTags.of(table)
+    post = pa.array(["n0005", "zz", "n0999", "a", None, "n0005x"])  # searched: 6 x 64 < 1000
+    assert rare.find(post).tolist() == [5, -1, 999, -1, -1, -1]
+    batch = pa.array([*names[::3], "zz"])  # hashed
+    assert rare.find(batch).tolist() == [*range(0, 1000, 3), -1]
