@@ -98,6 +98,7 @@ def test_the_spectral_model_holds_every_part_it_needs(runs):
         "names.parquet",
         "neighbours.parquet",
         "placing.parquet",
+        "rare.parquet",
         "tags.parquet",
         "vocabulary.parquet",
     ]
@@ -108,6 +109,7 @@ def test_the_spectral_model_holds_every_part_it_needs(runs):
     about = json.loads((folder / "model.json").read_text())
     assert set(about["generic_tags"]) == {"love", "instagood"}
     assert about["tags"] == {"max_tags_per_post": 30}
+    assert about["rare_tags"] == pq.read_metadata(folder / "rare.parquet").num_rows
 
 
 def test_tfidf_keeps_its_spark_pipeline(runs):
