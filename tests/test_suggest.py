@@ -155,6 +155,9 @@ def test_a_rare_tags_anchor_is_the_head_of_most_of_its_posts_by_hand(spark):
         {"tag": "u1", "anchor_index": 0, "posts": 1, "df": 1},
         {"tag": "u2", "anchor_index": 1, "posts": 1, "df": 1},
     ]
+    # no rare vocabulary tag: only the posts with tags outside the vocabulary are passed on
+    found = nb.anchors(looked_up, given, np.zeros(4, dtype=bool), vocabulary).table()
+    assert [r["tag"] for r in found.to_pylist()] == ["u1", "u2"]
 
 
 def test_the_walk_adds_what_a_tags_companions_go_with():
