@@ -11,7 +11,9 @@ memory of its process tree. Neither is told the labels. Afterwards, untimed, bot
 the same way: each post's cluster is matched to its planted theme (``label``) by id, and
 scikit-learn's NMI and ARI are computed. The ratios are to scikit-learn's wall time. With
 ``--repeat N`` every pipeline runs N times, alternating, and each one's median run is
-reported (on this 2-core machine one pipeline's wall time varies by up to 10% run to run).
+reported (on this 2-core machine one pipeline's wall time varies by up to 10% run to run),
+and each round's ratio beside (the two runs of a round are minutes apart, so a slow spell of
+the machine moves both).
 scikit-learn is a benchmark dependency only (the ``bench`` extra).
 """
 
@@ -21,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -340,6 +343,13 @@ def main() -> None:
     if args.repeat > 1:
         for name, r in rows:
             print(f"{name}: median of {', '.join(f'{t:.1f}' for t in r['runs'])} s")
+        if not rows[0][0].startswith("tagspark"):  # each round's ratio, taken minutes apart
+            for name, r in rows[1:]:
+                paired = [t / b for t, b in zip(r["runs"], rows[0][1]["runs"], strict=True)]
+                print(
+                    f"{name} x sklearn, round by round: {', '.join(f'{x:.2f}' for x in paired)}"
+                    f" (median {statistics.median(paired):.2f})"
+                )
 
 
 if __name__ == "__main__":
