@@ -336,8 +336,8 @@ def anchors(looked_up: DataFrame, given: np.ndarray, rare: np.ndarray, vocabular
     post when ``features.min_doc_freq`` is at most 2 (tags on every post left out), so its
     row is final as it is; with a higher floor those are counted too. Only one row a rare
     tag reaches the driver. When no vocabulary tag is rare, only the posts with tags outside
-    the vocabulary are passed to Python (the planted 1M corpus has none: the pass went from
-    3.5 s to a scan of the cached posts)."""
+    the vocabulary are passed to Python (the planted 1M corpus has none: the pass took 1 s
+    instead of 3 s)."""
     from pyspark.sql import functions as F
 
     from tagspark.codec import unpack_sets
