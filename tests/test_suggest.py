@@ -8,6 +8,7 @@ import bisect
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -378,6 +379,29 @@ def wide(tmp_path_factory):
     finally:
         patch.undo()
     return posts, tmp / "out" / "model"
+
+
+def test_the_ranking_is_the_walk_written_again_in_scipy(wide, monkeypatch):
+    """bench/walk_replica.py computes the companions, the walk and the anchors from the
+    posts with scipy, as the docstrings say; tagspark's companions-led suggestions are its
+    10 tags, in its order, for posts of well-known tags, of tags seen once and of both."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[1] / "bench"))
+    import walk_replica
+
+    posts, folder = wide
+    model = TagModel.load(str(folder))
+    train = [sg.post_tags(model, p["tags"]) for p in posts]
+    generic = {model.tags[i] for i in model.generic}
+    given, index, w, rare = walk_replica.replica(train, generic)
+    assert sorted(rare) == model.rare.tag.to_pylist() and len(rare) > 450  # the once-tags too
+    inputs = [tags[: max(1, len(tags) // 2)] for tags in train[::97]]
+    inputs += [[t for t in tags if t.startswith("once")] for tags in train[:2000:100]]
+    inputs += [[tags[0], tags[-1]] for tags in train[:3000:100]]  # a tag and a once-tag
+    expected = walk_replica.suggested([(t, []) for t in inputs], w, index, given, rare, 0.5, 1.0)
+    for tags, theirs in zip(inputs, expected, strict=True):
+        found = sg.suggest(model, tags, 10)["suggestions"]
+        ours = [s["tag"] for s in found if s["source"] == sg.NEIGHBOURS]
+        assert len(ours) == len(theirs) == 10 and ours == theirs, tags
 
 
 def test_a_cold_suggest_reads_only_the_rows_of_its_tags_and_answers_as_the_whole_model(wide):

@@ -1,0 +1,153 @@
+"""tagspark's suggestion ranking written again from its docstrings, in scipy over the
+training posts, to check the product against and to try variants of it fast.
+
+    python bench/suggest_quality.py --input FILE --k K --keep DIR
+    python bench/walk_replica.py --keep DIR --input FILE [--walk W] [--rare-weight X]
+
+The replica follows ``tagspark.neighbours`` and ``tagspark.suggest``: the vocabulary is
+every training tag in at least 2 posts (most frequent first, ties by name), the companions
+belong to its ``suggest.max_tags`` most frequent non-generic tags (each keeps its 50 most
+frequent, the walk's second step the first 10 of each), every other non-generic tag is
+rare and walks through one anchor (the head, the most frequent companion-bearing tag, of
+most of its posts), and a post's candidates add up ``w(i, t)`` over its tags (ties to the
+more frequent tag). It leaves out the category fallback, which only fills lists shorter
+than 10.
+
+It prints its scores (the protocol of ``bench/suggest_quality.py``, on the same split),
+tagspark's from the kept suggestions, and how many of the test posts' lists are the same.
+``--walk``, ``--rare-weight`` (a factor on every rare tag's evidence) and
+``--rare-anchors N`` (a tag seen once walks through up to N tags of its post, each at
+P = 1, instead of its head) are the variants measured in docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from scipy import sparse
+from suggest_quality import TOP, scores, split
+
+NEIGHBOURS, SECOND_STEP, MAX_TAGS = 50, 10, 100_000
+
+
+def first_per_row(m: sparse.spmatrix, n: int) -> sparse.csr_matrix:
+    """Each row's ``n`` largest entries, ties to the lower column."""
+    m = m.tocoo()
+    order = np.lexsort((m.col, -m.data, m.row))
+    row, col, value = m.row[order], m.col[order], m.data[order]
+    start = np.r_[0, np.flatnonzero(np.diff(row)) + 1]
+    rank = np.arange(len(row)) - np.repeat(start, np.diff(np.r_[start, len(row)]))
+    kept = rank < n
+    return sparse.csr_matrix((value[kept], (row[kept], col[kept])), shape=m.shape)
+
+
+def companions(train, df: Counter, given: list[str], walk: float) -> sparse.csr_matrix:
+    """``w(i, t)`` over the ``given`` tags (index order), each row's 50 heaviest."""
+    index = {t: i for i, t in enumerate(given)}
+    pairs = [(r, index[t]) for r, tags in enumerate(train) for t in tags if t in index]
+    rows, cols = np.array(pairs).T
+    x = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(train), len(given)))
+    c = (x.T @ x).tocsr()
+    c.setdiag(0)
+    c.eliminate_zeros()
+    p = sparse.diags(1 / np.array([df[t] for t in given], float)) @ first_per_row(c, NEIGHBOURS)
+    w = ((1 - walk) * p + walk * (p @ first_per_row(p, SECOND_STEP))).tolil()
+    w.setdiag(0)
+    return first_per_row(w.tocsr(), NEIGHBOURS)
+
+
+def anchors(train, df: Counter, index: dict, generic: set, rare_anchors: int) -> dict:
+    """Each rare tag's anchors, ``[(given tag, P(anchor | tag))]``."""
+    heads: dict[str, Counter] = {}
+    post_of: dict[str, list[str]] = {}
+    for tags in train:
+        bearing = sorted((t for t in tags if t in index), key=index.get)
+        if not bearing:
+            continue
+        for t in tags:
+            if t not in index and t not in generic:
+                heads.setdefault(t, Counter())[bearing[0]] += 1
+                if rare_anchors and df[t] == 1:
+                    post_of[t] = bearing[:rare_anchors]
+    out = {}
+    for t, counted in heads.items():
+        if t in post_of:
+            out[t] = [(index[a], 1.0) for a in post_of[t]]
+        else:
+            head, posts = max(counted.items(), key=lambda kv: (kv[1], -index[kv[0]]))
+            out[t] = [(index[head], posts / df[t])]
+    return out
+
+
+def add(score: dict[int, float], w: sparse.csr_matrix, row: int, factor: float) -> None:
+    """``score`` plus ``factor`` x row ``row`` of ``w``."""
+    lo, hi = w.indptr[row], w.indptr[row + 1]
+    for t, v in zip(w.indices[lo:hi], w.data[lo:hi], strict=True):
+        score[t] = score.get(t, 0.0) + factor * v
+
+
+def suggested(test, w, index, given, rare, walk: float, rare_weight: float) -> list:
+    """The 10 best tags for each test post's input."""
+    out = []
+    for tags, _ in test:
+        score: dict[int, float] = {}
+        own = [index[t] for t in tags if t in index]
+        for i in own:
+            add(score, w, i, 1.0)
+        for t in tags:
+            for anchor, p in rare.get(t, []):
+                p *= rare_weight
+                score[anchor] = score.get(anchor, 0.0) + (1 - walk) * p
+                add(score, w, anchor, walk * p)
+        for i in own:
+            score.pop(i, None)
+        best = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
+        out.append([given[t] for t, _ in best])
+    return out
+
+
+def replica(train, generic: set, walk: float = 0.5, rare_anchors: int = 0) -> tuple:
+    """``given, index, w, rare``: the tags with companions (index order), their index, their
+    companions' ``w`` and the rare tags' anchors, from the training posts' tags."""
+    df = Counter(t for tags in train for t in tags)
+    vocabulary = sorted((t for t in df if df[t] >= 2), key=lambda t: (-df[t], t))
+    given = [t for t in vocabulary if t not in generic][:MAX_TAGS]
+    index = {t: i for i, t in enumerate(given)}
+    w = companions(train, df, given, walk)
+    return given, index, w, anchors(train, df, index, generic, rare_anchors)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keep", required=True, type=Path, help="suggest_quality's --keep")
+    parser.add_argument("--input", required=True, type=Path, help="the corpus it split")
+    parser.add_argument("--seed", type=int, default=1, help="the split's seed")
+    parser.add_argument("--walk", type=float, default=0.5)
+    parser.add_argument("--rare-weight", type=float, default=1.0)
+    parser.add_argument("--rare-anchors", type=int, default=0)
+    args = parser.parse_args()
+
+    data = split(args.input, args.seed)
+    metadata = json.loads((args.keep / "model" / "model" / "metadata.json").read_text())
+    generic = {g["tag"] for g in metadata["generic_tags"]}
+    given, index, w, rare = replica(data.train, generic, args.walk, args.rare_anchors)
+    ours = suggested(data.test, w, index, given, rare, args.walk, args.rare_weight)
+    table = pq.read_table(args.keep / "suggested" / "suggestions", columns=["id", "suggestions"])
+    found = {r["id"]: [s["tag"] for s in r["suggestions"] or []] for r in table.to_pylist()}
+    theirs = [found.get(f"test{i}", []) for i in range(len(data.test))]
+    same = sum(
+        a == [t for t in b if t not in generic][:TOP] for a, b in zip(ours, theirs, strict=True)
+    )
+    print(f"{len(given):,} tags with companions, {len(rare):,} rare tags")
+    for name, lists in (("replica", ours), ("tagspark", theirs)):
+        print(f"{name:<10} recall@10 {scores(lists, data.test, generic)['recall@10']:.5f}")
+    print(f"the same 10 tags for {same:,} of {len(ours):,} test posts")
+
+
+if __name__ == "__main__":
+    main()
