@@ -15,6 +15,8 @@ than 10.
 
 It prints its scores (the protocol of ``bench/suggest_quality.py``, on the same split),
 tagspark's from the kept suggestions, and how many of the test posts' lists are the same.
+It knows the default ``suggest.neighbours``, ``suggest.max_tags`` and
+``features.min_doc_freq`` only, and says so for a model fitted with others.
 ``--walk``, ``--rare-weight`` (a factor on every rare tag's evidence) and
 ``--rare-anchors N`` (a tag seen once walks through up to N tags of its post, each at
 P = 1, instead of its head) are the variants measured in docs/performance.md.
@@ -32,7 +34,9 @@ import pyarrow.parquet as pq
 from scipy import sparse
 from suggest_quality import TOP, scores, split
 
-NEIGHBOURS, SECOND_STEP, MAX_TAGS = 50, 10, 100_000
+# the default config's suggest.neighbours, suggest.max_tags and features.min_doc_freq
+NEIGHBOURS, MAX_TAGS, MIN_DOC_FREQ = 50, 100_000, 2
+SECOND_STEP = 10  # tagspark.neighbours.SECOND_STEP
 
 
 def first_per_row(m: sparse.spmatrix, n: int) -> sparse.csr_matrix:
@@ -115,7 +119,7 @@ def replica(train, generic: set, walk: float = 0.5, rare_anchors: int = 0) -> tu
     """``given, index, w, rare``: the tags with companions (index order), their index, their
     companions' ``w`` and the rare tags' anchors, from the training posts' tags."""
     df = Counter(t for tags in train for t in tags)
-    vocabulary = sorted((t for t in df if df[t] >= 2), key=lambda t: (-df[t], t))
+    vocabulary = sorted((t for t in df if df[t] >= MIN_DOC_FREQ), key=lambda t: (-df[t], t))
     given = [t for t in vocabulary if t not in generic][:MAX_TAGS]
     index = {t: i for i, t in enumerate(given)}
     w = companions(train, df, given, walk)
@@ -127,7 +131,7 @@ def main() -> None:
     parser.add_argument("--keep", required=True, type=Path, help="suggest_quality's --keep")
     parser.add_argument("--input", required=True, type=Path, help="the corpus it split")
     parser.add_argument("--seed", type=int, default=1, help="the split's seed")
-    parser.add_argument("--walk", type=float, default=0.5)
+    parser.add_argument("--walk", type=float, help="default: the kept model's suggest.walk")
     parser.add_argument("--rare-weight", type=float, default=1.0)
     parser.add_argument("--rare-anchors", type=int, default=0)
     args = parser.parse_args()
@@ -135,8 +139,16 @@ def main() -> None:
     data = split(args.input, args.seed)
     metadata = json.loads((args.keep / "model" / "model" / "metadata.json").read_text())
     generic = {g["tag"] for g in metadata["generic_tags"]}
-    given, index, w, rare = replica(data.train, generic, args.walk, args.rare_anchors)
-    ours = suggested(data.test, w, index, given, rare, args.walk, args.rare_weight)
+    config = metadata["config"]
+    assumed = {("suggest", "neighbours"): NEIGHBOURS, ("suggest", "max_tags"): MAX_TAGS,
+               ("features", "min_doc_freq"): MIN_DOC_FREQ}  # fmt: skip
+    for (section, key), value in assumed.items():
+        if config[section][key] != value:
+            parser.error(f"the kept model has {section}.{key}={config[section][key]}; "
+                         f"the replica knows only the default, {value}")  # fmt: skip
+    walk = config["suggest"]["walk"] if args.walk is None else args.walk
+    given, index, w, rare = replica(data.train, generic, walk, args.rare_anchors)
+    ours = suggested(data.test, w, index, given, rare, walk, args.rare_weight)
     table = pq.read_table(args.keep / "suggested" / "suggestions", columns=["id", "suggestions"])
     found = {r["id"]: [s["tag"] for s in r["suggestions"] or []] for r in table.to_pylist()}
     theirs = [found.get(f"test{i}", []) for i in range(len(data.test))]
