@@ -17,7 +17,10 @@ It prints its scores (the protocol of ``bench/suggest_quality.py``, on the same 
 tagspark's from the kept suggestions, and how many of the test posts' lists are the same.
 It knows the default ``suggest.neighbours``, ``suggest.max_tags`` and
 ``features.min_doc_freq`` only, and says so for a model fitted with others.
-``--walk``, ``--rare-weight`` (a factor on every rare tag's evidence) and
+``--seeds N`` also scores the replica and co-occurrence on N shuffles of the test posts'
+tags (seeds ``--seed`` onwards), with their means and standard errors: on
+stackexchange_5sites that is seconds for 20. ``--walk``, ``--rare-weight`` (a factor on
+every rare tag's evidence) and
 ``--rare-anchors N`` (a tag seen once walks through up to N tags of its post, each at
 P = 1, instead of its head) are the variants measured in docs/performance.md.
 """
@@ -32,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 from scipy import sparse
-from suggest_quality import TOP, scores, split
+from suggest_quality import TOP, peers, print_seeds, scores, split
 
 # the default config's suggest.neighbours, suggest.max_tags and features.min_doc_freq
 NEIGHBOURS, MAX_TAGS, MIN_DOC_FREQ = 50, 100_000, 2
@@ -134,6 +137,8 @@ def main() -> None:
     parser.add_argument("--walk", type=float, help="default: the kept model's suggest.walk")
     parser.add_argument("--rare-weight", type=float, default=1.0)
     parser.add_argument("--rare-anchors", type=int, default=0)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="also score the replica and co-occurrence on N shuffles")  # fmt: skip
     args = parser.parse_args()
 
     data = split(args.input, args.seed)
@@ -149,7 +154,10 @@ def main() -> None:
     walk = config["suggest"]["walk"] if args.walk is None else args.walk
     given, index, w, rare = replica(data.train, generic, walk, args.rare_anchors)
     ours = suggested(data.test, w, index, given, rare, walk, args.rare_weight)
-    table = pq.read_table(args.keep / "suggested" / "suggestions", columns=["id", "suggestions"])
+    answers = args.keep / f"suggested-seed{args.seed}"  # a kept --seeds run's
+    if not answers.exists():
+        answers = args.keep / "suggested"
+    table = pq.read_table(answers / "suggestions", columns=["id", "suggestions"])
     found = {r["id"]: [s["tag"] for s in r["suggestions"] or []] for r in table.to_pylist()}
     theirs = [found.get(f"test{i}", []) for i in range(len(data.test))]
     same = sum(
@@ -159,6 +167,18 @@ def main() -> None:
     for name, lists in (("replica", ours), ("tagspark", theirs)):
         print(f"{name:<10} recall@10 {scores(lists, data.test, generic)['recall@10']:.5f}")
     print(f"the same 10 tags for {same:,} of {len(ours):,} test posts")
+    if args.seeds > 1:
+        per_seed = []
+        for seed in range(args.seed, args.seed + args.seeds):
+            test = split(args.input, seed).test  # the same training posts, other halves
+            lists = {
+                "co-occurrence": peers(data.train, test, generic)["co-occurrence"],
+                "replica": suggested(test, w, index, given, rare, walk, args.rare_weight),
+            }
+            results = {n: scores(found, test, generic) for n, found in lists.items()}
+            per_seed.append({"seed": seed, "results": results})
+        print(f"recall@10 over {args.seeds} shuffles of the test posts' tags:")
+        print_seeds(per_seed, ours="replica")
 
 
 if __name__ == "__main__":

@@ -36,3 +36,21 @@ def test_the_label_ceiling_offers_the_labels_tags_once_an_input_tag_is_not_gener
         ["beer", "coffee", "espresso", "hops", "ale", "grinder"],
         ["beer", "ale"],
     ]
+
+
+def test_several_shuffles_print_each_seed_and_the_mean_with_its_standard_error(capsys):
+    assert suggest_quality.mean_and_error([0.4]) == (0.4, 0.0)
+    mean, error = suggest_quality.mean_and_error([0.3, 0.4, 0.5])
+    assert mean == pytest.approx(0.4)
+    assert error == pytest.approx(0.1 / 3**0.5)
+
+    def run(seed, cooc, ours):
+        recall = {"co-occurrence": cooc, "tagspark": ours}
+        return {"seed": seed, "results": {n: {"recall@10": r} for n, r in recall.items()}}
+
+    suggest_quality.print_seeds([run(1, 0.40, 0.44), run(2, 0.50, 0.50)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["1", "0.4000", "0.4400", "1.100"]
+    assert lines[2].split() == ["2", "0.5000", "0.5000", "1.000"]
+    assert lines[3].split() == ["mean", "0.4500", "0.4700", "1.050"]  # the ratios' mean
+    assert lines[4].split() == ["+-se", "0.0500", "0.0300", "0.050"]
