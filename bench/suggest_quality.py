@@ -50,6 +50,7 @@ from scipy import sparse
 from tagspark.tagrules import extract_hashtags, normalise_tags
 
 TOP = 10
+CLI = [sys.executable, "-m", "tagspark.cli"]
 
 
 def post_tags(record: dict) -> list[str]:
@@ -170,13 +171,11 @@ def peers(train, test, generic: set[str]) -> dict[str, list[list[str]]]:
 
 
 def write_posts(path: Path, prefix: str, posts: list[list[str]]) -> Path:
+    """``posts`` as JSON Lines at ``path``, with ids ``prefix0``, ``prefix1``, ..."""
     with path.open("w", encoding="utf-8") as out:
         for i, tags in enumerate(posts):
             out.write(json.dumps({"id": f"{prefix}{i}", "tags": tags}, ensure_ascii=False) + "\n")
     return path
-
-
-CLI = [sys.executable, "-m", "tagspark.cli"]
 
 
 def tagspark_model(train, k: int, work: Path, sets: list[str]) -> tuple[Path, set, dict]:
