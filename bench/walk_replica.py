@@ -20,7 +20,8 @@ It knows the default ``suggest.neighbours``, ``suggest.max_tags`` and
 ``--seeds N`` also scores the replica and co-occurrence on N shuffles of the test posts'
 tags (seeds ``--seed`` onwards), with their means and standard errors: on
 stackexchange_5sites that is seconds for 20. ``--walk``, ``--rare-weight`` (a factor on
-every rare tag's evidence) and
+every rare tag's evidence), ``--multi-walk W`` (posts of two or more input tags weigh the
+walk's term at W, their companions cut as tagspark cuts them) and
 ``--rare-anchors N`` (a tag seen once walks through up to N tags of its post, each at
 P = 1, instead of its head) are the variants measured in docs/performance.md.
 """
@@ -55,6 +56,12 @@ def first_per_row(m: sparse.spmatrix, n: int) -> sparse.csr_matrix:
 
 def companions(train, df: Counter, given: list[str], walk: float) -> sparse.csr_matrix:
     """``w(i, t)`` over the ``given`` tags (index order), each row's 50 heaviest."""
+    return companion_parts(train, df, given, walk)[0]
+
+
+def companion_parts(train, df: Counter, given: list[str], walk: float) -> tuple:
+    """``w`` (:func:`companions`), and its two terms at ``w``'s entries: ``P(t | i)`` and the
+    walk's ``sum over j of P(j | i) P(t | j)``."""
     index = {t: i for i, t in enumerate(given)}
     pairs = [(r, index[t]) for r, tags in enumerate(train) for t in tags if t in index]
     rows, cols = np.array(pairs).T
@@ -63,9 +70,12 @@ def companions(train, df: Counter, given: list[str], walk: float) -> sparse.csr_
     c.setdiag(0)
     c.eliminate_zeros()
     p = sparse.diags(1 / np.array([df[t] for t in given], float)) @ first_per_row(c, NEIGHBOURS)
-    w = ((1 - walk) * p + walk * (p @ first_per_row(p, SECOND_STEP))).tolil()
+    q = p @ first_per_row(p, SECOND_STEP)
+    w = ((1 - walk) * p + walk * q).tolil()
     w.setdiag(0)
-    return first_per_row(w.tocsr(), NEIGHBOURS)
+    w = first_per_row(w.tocsr(), NEIGHBOURS)
+    kept = (w != 0).astype(float)
+    return w, p.multiply(kept).tocsr(), q.multiply(kept).tocsr()
 
 
 def anchors(train, df: Counter, index: dict, generic: set, rare_anchors: int) -> dict:
@@ -98,19 +108,22 @@ def add(score: dict[int, float], w: sparse.csr_matrix, row: int, factor: float) 
         score[t] = score.get(t, 0.0) + factor * v
 
 
-def suggested(test, w, index, given, rare, walk: float, rare_weight: float) -> list:
-    """The 10 best tags for each test post's input."""
+def suggested(test, w, index, given, rare, walk: float, rare_weight: float, multi=None) -> list:
+    """The 10 best tags for each test post's input. ``multi``, ``(w', walk')``: a post of
+    two or more input tags scores its own tags' rows of ``w'`` and its rare tags' anchors
+    at ``walk'`` instead (the ``--multi-walk`` variant)."""
     out = []
     for tags, _ in test:
         score: dict[int, float] = {}
         own = [index[t] for t in tags if t in index]
+        rows, step = (w, walk) if multi is None or len(tags) < 2 else multi
         for i in own:
-            add(score, w, i, 1.0)
+            add(score, rows, i, 1.0)
         for t in tags:
             for anchor, p in rare.get(t, []):
                 p *= rare_weight
-                score[anchor] = score.get(anchor, 0.0) + (1 - walk) * p
-                add(score, w, anchor, walk * p)
+                score[anchor] = score.get(anchor, 0.0) + (1 - step) * p
+                add(score, w, anchor, step * p)
         for i in own:
             score.pop(i, None)
         best = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP]
@@ -120,13 +133,14 @@ def suggested(test, w, index, given, rare, walk: float, rare_weight: float) -> l
 
 def replica(train, generic: set, walk: float = 0.5, rare_anchors: int = 0) -> tuple:
     """``given, index, w, rare``: the tags with companions (index order), their index, their
-    companions' ``w`` and the rare tags' anchors, from the training posts' tags."""
+    companions' ``w`` and the rare tags' anchors, from the training posts' tags; then
+    ``w``'s two terms (:func:`companion_parts`)."""
     df = Counter(t for tags in train for t in tags)
     vocabulary = sorted((t for t in df if df[t] >= MIN_DOC_FREQ), key=lambda t: (-df[t], t))
     given = [t for t in vocabulary if t not in generic][:MAX_TAGS]
     index = {t: i for i, t in enumerate(given)}
-    w = companions(train, df, given, walk)
-    return given, index, w, anchors(train, df, index, generic, rare_anchors)
+    w, direct, second = companion_parts(train, df, given, walk)
+    return given, index, w, anchors(train, df, index, generic, rare_anchors), (direct, second)
 
 
 def main() -> None:
@@ -137,6 +151,8 @@ def main() -> None:
     parser.add_argument("--walk", type=float, help="default: the kept model's suggest.walk")
     parser.add_argument("--rare-weight", type=float, default=1.0)
     parser.add_argument("--rare-anchors", type=int, default=0)
+    parser.add_argument("--multi-walk", type=float,
+                        help="the walk for posts of two or more input tags")  # fmt: skip
     parser.add_argument("--seeds", type=int, default=1,
                         help="also score the replica and co-occurrence on N shuffles")  # fmt: skip
     args = parser.parse_args()
@@ -152,8 +168,14 @@ def main() -> None:
             parser.error(f"the kept model has {section}.{key}={config[section][key]}; "
                          f"the replica knows only the default, {value}")  # fmt: skip
     walk = config["suggest"]["walk"] if args.walk is None else args.walk
-    given, index, w, rare = replica(data.train, generic, walk, args.rare_anchors)
-    ours = suggested(data.test, w, index, given, rare, walk, args.rare_weight)
+    given, index, w, rare, (direct, second) = replica(data.train, generic, walk, args.rare_anchors)
+    multi = None
+    if args.multi_walk is not None:
+        multi = (
+            ((1 - args.multi_walk) * direct + args.multi_walk * second).tocsr(),
+            args.multi_walk,
+        )
+    ours = suggested(data.test, w, index, given, rare, walk, args.rare_weight, multi)
     answers = args.keep / f"suggested-seed{args.seed}"  # a kept --seeds run's
     if not answers.exists():
         answers = args.keep / "suggested"
@@ -173,7 +195,7 @@ def main() -> None:
             test = split(args.input, seed).test  # the same training posts, other halves
             lists = {
                 "co-occurrence": peers(data.train, test, generic)["co-occurrence"],
-                "replica": suggested(test, w, index, given, rare, walk, args.rare_weight),
+                "replica": suggested(test, w, index, given, rare, walk, args.rare_weight, multi),
             }
             results = {n: scores(found, test, generic) for n, found in lists.items()}
             per_seed.append({"seed": seed, "results": results})

@@ -392,7 +392,7 @@ def test_the_ranking_is_the_walk_written_again_in_scipy(wide, monkeypatch):
     model = TagModel.load(str(folder))
     train = [sg.post_tags(model, p["tags"]) for p in posts]
     generic = {model.tags[i] for i in model.generic}
-    given, index, w, rare = walk_replica.replica(train, generic)
+    given, index, w, rare, _ = walk_replica.replica(train, generic)
     assert sorted(rare) == model.rare.tag.to_pylist() and len(rare) > 450  # the once-tags too
     inputs = [tags[: max(1, len(tags) // 2)] for tags in train[::97]]
     inputs += [[t for t in tags if t.startswith("once")] for tags in train[:2000:100]]
