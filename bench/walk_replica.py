@@ -54,14 +54,9 @@ def first_per_row(m: sparse.spmatrix, n: int) -> sparse.csr_matrix:
     return sparse.csr_matrix((value[kept], (row[kept], col[kept])), shape=m.shape)
 
 
-def companions(train, df: Counter, given: list[str], walk: float) -> sparse.csr_matrix:
-    """``w(i, t)`` over the ``given`` tags (index order), each row's 50 heaviest."""
-    return companion_parts(train, df, given, walk)[0]
-
-
 def companion_parts(train, df: Counter, given: list[str], walk: float) -> tuple:
-    """``w`` (:func:`companions`), and its two terms at ``w``'s entries: ``P(t | i)`` and the
-    walk's ``sum over j of P(j | i) P(t | j)``."""
+    """``w(i, t)`` over the ``given`` tags (index order), each row's 50 heaviest, and its two
+    terms at ``w``'s entries: ``P(t | i)`` and the walk's ``sum over j of P(j | i) P(t | j)``."""
     index = {t: i for i, t in enumerate(given)}
     pairs = [(r, index[t]) for r, tags in enumerate(train) for t in tags if t in index]
     rows, cols = np.array(pairs).T
