@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame
 
 from tagspark.clustering import CATEGORY_COL, kmeans_estimator
 from tagspark.config import Config, parse_k_range
-from tagspark.embedding import auto_dims, embed
+from tagspark.embedding import auto_dims, embed, min_component_share
 from tagspark.errors import ParameterError
 from tagspark.storage import Storage, join
 from tagspark.vocabulary import tag_sets
@@ -72,7 +72,7 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
     dims = cfg.features.dims or auto_dims(hi)
     sets = tag_sets(sample, n_sample, cfg.features.min_doc_freq, cache)
     keep = sets.vocabulary.mask(max_tags=cfg.features.max_tags)
-    embedding = embed(sets, cfg.features, dims, cfg.kmeans.seed, keep)
+    embedding = embed(sets, cfg.features, dims, cfg.kmeans.seed, keep, min_component_share(hi))
     points = cache(embedding.of(sets.sets).filter("placed"))
     evaluator = ClusteringEvaluator(
         predictionCol=CATEGORY_COL, distanceMeasure="squaredEuclidean", weightCol="weight"

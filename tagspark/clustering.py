@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 
 from tagspark.centres import MIXED_ID, embed_sets, nearest_centres
 from tagspark.config import FeaturesConfig, KMeansConfig
-from tagspark.embedding import Embedding, auto_dims, embed
+from tagspark.embedding import Embedding, auto_dims, embed, min_component_share
 from tagspark.errors import ParameterError
 from tagspark.stages import Shipped
 from tagspark.vocabulary import TagSets
@@ -160,9 +160,11 @@ def fit(
     if features.method == "tfidf":
         return _fit_tfidf(posts, sets, features, kmeans, excluded, cache)
     keep = sets.vocabulary.mask(excluded, features.max_tags)
-    embedding = embed(sets, features, features.dims or auto_dims(kmeans.k), kmeans.seed, keep)
+    dims = features.dims or auto_dims(kmeans.k)
+    embedding = embed(sets, features, dims, kmeans.seed, keep, min_component_share(kmeans.k))
     info = embedding.info
-    n_points = sets.count if keep.all() else embedding.of(sets.sets).filter("placed").count()
+    every_set_placed = keep.all() and not info["tags_cut_off"]
+    n_points = sets.count if every_set_placed else embedding.of(sets.sets).filter("placed").count()
     check_k(kmeans.k, n_points)
     # drawn before embedding, so only the sample is embedded twice; cached: k-means reads it
     # once per iteration, and its summary once more

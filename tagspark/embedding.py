@@ -30,7 +30,7 @@ from tagspark.centres import embed_sets
 from tagspark.codec import lists
 from tagspark.config import FeaturesConfig
 from tagspark.errors import ParameterError
-from tagspark.matrix import power_basis, tag_matrix
+from tagspark.matrix import TagMatrix, power_basis, tag_matrix
 from tagspark.stages import Shipped
 from tagspark.vocabulary import TagSets
 
@@ -44,13 +44,13 @@ MAX_AUTO_DIMS = 24
 def auto_dims(k: int) -> int:
     """Embedding dimensions when ``features.dims = 0``: ``k`` within ``[8, 24]``.
 
-    Spectral clustering's choice is k leading directions for k clusters. Below 8, tiny
-    groups of tags that co-occur only with each other take directions of their own
-    (stackexchange_5sites, k=5, 5 dimensions: coffee merged into cooking and a 27-post
-    category #untagged #inebriation #liver); far above k, within-topic detail gets
-    directions that k-means then splits on. Measured: stackexchange_5sites NMI 0.89-0.90
-    with 8 dimensions (power method, three seeds); the 300-theme planted corpus (k=200)
-    0.96 with 16 or 32 and 0.961 with 24 (1M posts), so 24 is enough for large k; it keeps
+    Spectral clustering's choice is k leading directions for k clusters. Below 8, small
+    groups of tags that co-occur mostly with each other take directions of their own
+    (stackexchange_5sites, k=5, 5 dimensions, measured before components were cut off,
+    :func:`min_component_share`: coffee merged into cooking); far above k, within-topic detail
+    gets directions that k-means then splits on. Measured: stackexchange_5sites NMI
+    0.89-0.91 with 8 dimensions (power method, three seeds); the 300-theme planted corpus
+    (k=200) 0.96 with 16 or 32 and 0.961 with 24 (1M posts), so 24 is enough for large k; it keeps
     k-means cheap (MLlib computes its k x k centre statistics on the driver while
     k^2 x dims stays under 10^6: k=200 x 24 dimensions does, x 32 does not).
     """
@@ -125,15 +125,56 @@ class Embedding:
         return with_embedding(sets, self.projection, self.idf, self.column)
 
 
+def min_component_share(k: int) -> float:
+    """The share of the tag graph's volume a connected component needs to be spanned by
+    the embedding: a tenth of the mean category's, ``1 / (10 k)``.
+
+    Tags that share a post are joined in the tag graph. Each connected component of it
+    gives the spectral matrix an eigenvalue of exactly 1, the highest, so the power method
+    spends its directions on components before it splits any topic: on
+    stackexchange_5sites, ten tags each seen only alone (#untagged in 9 posts, #lambic in
+    2 ...) took the directions that coffee (225 posts) needed, and k-means gave them
+    centres. A component this small could only be a category because it is cut off.
+    """
+    return 1.0 / (10.0 * k)
+
+
+def spanned_tags(matrix: TagMatrix, min_share: float) -> np.ndarray:
+    """A mask over the feature tags: those in connected components holding at least
+    ``min_share`` of the matrix's volume (the column sums; every tag when none does, or
+    when the components are not known)."""
+    started = time.perf_counter()
+    components = matrix.components()
+    if components is None:
+        return np.ones(matrix.n, dtype=bool)
+    volume = np.bincount(components, weights=matrix.column_sums, minlength=matrix.n)
+    spanned = volume[components] >= min_share * volume.sum()
+    log.info(
+        "tag graph: %d components, %d of them under %.3g of the volume, in %.1f s",
+        len(np.unique(components)),
+        len(np.unique(components[~spanned])),
+        min_share,
+        time.perf_counter() - started,
+    )
+    return spanned if spanned.any() else np.ones(matrix.n, dtype=bool)
+
+
 def embed(
-    sets: TagSets, features: FeaturesConfig, dims: int, seed: int, keep: np.ndarray
+    sets: TagSets,
+    features: FeaturesConfig,
+    dims: int,
+    seed: int,
+    keep: np.ndarray,
+    min_share: float,
 ) -> Embedding:
     """Step 4 of the module docstring: the embedding that gives each tag set ``features``
     and ``placed`` (see :func:`with_embedding`), ``dims``-dimensional (fewer when fewer tags
     are kept).
 
     ``keep`` marks the vocabulary tags the features use (the others, e.g. generic tags and
-    tags past ``features.max_tags``, are left out of the matrix and of every row).
+    tags past ``features.max_tags``, are left out of the matrix and of every row). Tags in
+    connected components under ``min_share`` of the volume (:func:`min_component_share`)
+    stay in the matrix but get no direction: a set of only such tags is not ``placed``.
     """
     n_kept = int(keep.sum())
     if n_kept < 2:
@@ -148,10 +189,12 @@ def embed(
     matrix = tag_matrix(sets.sets, idf, column, features.method, features.matrix)
     log.info("tag matrix: %d x %d, %d entries, on the %s", n_kept, n_kept, matrix.nnz, matrix.where)
     try:
-        basis = power_basis(matrix, dims, features.power_iterations, seed)
+        spanned = spanned_tags(matrix, min_share)
+        dims = min(dims, int(spanned.sum()))
+        basis = power_basis(matrix, dims, features.power_iterations, seed, rows=spanned)
     finally:
         matrix.release()
-    log.info("embedding: %d dimensions", dims)
+    log.info("embedding: %d dimensions; %d tags cut off", dims, int((~spanned).sum()))
     info = {
         "method": features.method,
         "vocabulary": len(keep),
@@ -161,5 +204,6 @@ def embed(
         "distinct_tag_sets": sets.count,
         "dims": dims,
         "power_iterations": features.power_iterations,
+        "tags_cut_off": int((~spanned).sum()),
     }
     return Embedding(basis * matrix.scale[:, None], idf, column, info)

@@ -176,3 +176,63 @@ def test_tag_sets_whose_hashes_clash_stay_apart(spark, keep, monkeypatch):
     found = post_categories(fitted)
     pairs = {(expected[p], found[p]) for p in range(120)}
     assert len(pairs) == len({expected[p] for p in range(120)}) == 4
+
+
+def lonely_posts(themes: int = 3, per_theme: int = 30, lonely: int = 5) -> list[dict]:
+    """``themes`` themes of four tags each, joined by a few posts that carry two themes'
+    first tags, and ``lonely`` tags each only ever alone on three posts of their own."""
+    rng = np.random.default_rng(5)
+    posts = []
+    for theme in range(themes):
+        tags = [f"t{theme}_{i}" for i in range(4)]
+        for i in range(per_theme):
+            chosen = rng.choice(tags, size=int(rng.integers(2, 4)), replace=False)
+            posts.append({"id": f"t{theme}_{i}", "tags": list(chosen), "label": f"t{theme}"})
+        nxt = (theme + 1) % themes
+        posts.append({"id": f"b{theme}", "tags": [f"t{theme}_0", f"t{nxt}_0"], "label": "bridge"})
+    for j in range(lonely):
+        posts += [{"id": f"l{j}_{i}", "tags": [f"lonely{j}"], "label": "lonely"} for i in range(3)]
+    return posts
+
+
+@pytest.mark.parametrize("where", ["driver", "distributed"])
+def test_tag_graph_components_on_the_driver_and_distributed(spark, keep, small_blocks, where):
+    # a chain a0-a1-...-a9 (one post per link, so labels travel nine steps), a pair b0-b1
+    # and two tags seen only alone, over several 4-row blocks
+    posts = [{"tags": [f"a{i}", f"a{i + 1}"]} for i in range(9)] * 2
+    posts += [{"tags": ["b0", "b1"]}] * 2 + [{"tags": ["c"]}] * 2 + [{"tags": ["d"]}] * 3
+    df = as_posts(spark, posts)
+    sets = tag_sets(df, len(posts), 2, keep)
+    names = sets.vocabulary.tags
+    column = np.arange(len(names))
+    built = matrix.tag_matrix(sets.sets, sets.vocabulary.idf, column, "spectral", where)
+    try:
+        assert built.where == where
+        found = built.components()
+    finally:
+        built.release()
+    group = {t: t[0] if t[0] in "ab" else t for t in names}
+    # each tag's label is the lowest index in its group, and tags share a label iff a group
+    lowest = {g: min(i for i, t in enumerate(names) if group[t] == g) for g in group.values()}
+    assert found.tolist() == [lowest[group[t]] for t in names]
+
+
+def test_tags_cut_off_from_the_rest_take_no_direction_and_no_centre(spark, keep):
+    """Five tags seen only alone are five components of the tag graph, each with an
+    eigenvalue of 1, the highest. Left without a direction, their posts go to ``mixed``
+    (given directions, they were spread over the themes' categories), and each of the
+    three themes is one category."""
+    posts = lonely_posts()
+    df = as_posts(spark, posts)
+    sets = tag_sets(df, len(posts), 2, keep)
+    features = FeaturesConfig(dims=3)
+    fitted = fit(df, sets, features, KMeansConfig(k=3, seed=1), [], keep)
+    assert fitted.info["tags_cut_off"] == 5 and fitted.info["dims"] == 3
+    placed = post_categories(fitted)
+    by_label: dict[str, set[int]] = {}
+    for pos, category in placed.items():
+        by_label.setdefault(posts[pos]["label"], set()).add(category)
+    assert by_label["lonely"] == {MIXED_ID}
+    themes = [by_label[f"t{t}"] for t in range(3)]
+    assert all(len(c) == 1 for c in themes) and len(set.union(*themes)) == 3
+    assert MIXED_ID not in set.union(*themes)
