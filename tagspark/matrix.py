@@ -21,7 +21,10 @@ With ``auto`` the driver's share is bounded whatever the vocabulary: at most
 :data:`DRIVER_MATRIX_ENTRIES` entries of ``G``, plus ``V`` and the product.
 
 Both run the same steps from the same seeded start, so they give the same basis up to
-rounding (a test checks the categories agree).
+rounding (a test checks the categories agree). The tag graph's connected components
+(:meth:`TagMatrix.components`, which :mod:`tagspark.embedding` cuts the smallest off by)
+come from scipy on the driver, or from a label propagation over the cached blocks, one
+tags-long vector of labels a step; both give each tag the lowest index in its component.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class TagMatrix:
     """``G`` scaled on both sides by ``scale`` (``D_c^-1/2`` for spectral, 1 for svd), as
     an operator: ``matrix @ basis``. ``local`` holds the scaled matrix on the driver, or
     ``blocks`` (a DataFrame of ``block, part``: the rows of ``G`` in a block, pickled;
-    cached on the executors) stand for it."""
+    cached on the executors) stand for it. ``column_sums`` are ``c(t)``, the sums of
+    ``x`` over the posts (the tag graph's volume, for both methods)."""
 
     n: int
     scale: np.ndarray

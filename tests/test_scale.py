@@ -217,6 +217,22 @@ def test_tag_graph_components_on_the_driver_and_distributed(spark, keep, small_b
     assert found.tolist() == [lowest[group[t]] for t in names]
 
 
+def test_components_not_settled_cut_nothing_off(spark, keep, small_blocks, monkeypatch):
+    # one step cannot carry a label down a chain of ten tags: nothing is known, nothing cut
+    from tagspark.embedding import spanned_tags
+
+    monkeypatch.setattr(matrix, "MAX_COMPONENT_STEPS", 1)
+    posts = [{"tags": [f"a{i}", f"a{i + 1}"]} for i in range(9)] * 2 + [{"tags": ["c"]}] * 2
+    sets = tag_sets(as_posts(spark, posts), len(posts), 2, keep)
+    column = np.arange(len(sets.vocabulary.tags))
+    built = matrix.tag_matrix(sets.sets, sets.vocabulary.idf, column, "spectral", "distributed")
+    try:
+        assert built.components() is None
+        assert spanned_tags(built, 0.5).all()
+    finally:
+        built.release()
+
+
 def test_tags_cut_off_from_the_rest_take_no_direction_and_no_centre(spark, keep):
     """Five tags seen only alone are five components of the tag graph, each with an
     eigenvalue of 1, the highest. Left without a direction, their posts go to ``mixed``
