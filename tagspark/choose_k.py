@@ -22,6 +22,7 @@ from tagspark.clustering import CATEGORY_COL, kmeans_estimator
 from tagspark.config import Config, parse_k_range
 from tagspark.embedding import auto_dims, embed, min_component_share
 from tagspark.errors import ParameterError
+from tagspark.stages import release_ml_objects
 from tagspark.storage import Storage, join
 from tagspark.vocabulary import tag_sets
 
@@ -89,6 +90,8 @@ def sweep(posts: DataFrame, n_posts: int, cfg: Config, cache) -> dict:
                 "silhouette": round(silhouette, 6),
             }
         )
+        del model
+        release_ml_objects()
         log.info("choose k: k=%d cost %.4f silhouette %.4f", k, curve[-1]["cost"], silhouette)
     best = max(curve, key=lambda p: (p["silhouette"], -p["k"]))
     return {

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 from pyspark.ml import Pipeline, PipelineModel
-from pyspark.ml.clustering import KMeans, KMeansModel
+from pyspark.ml.clustering import KMeans
 from pyspark.ml.feature import IDF, HashingTF, Normalizer
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -36,7 +36,7 @@ from tagspark.centres import MIXED_ID, embed_sets, nearest_centres
 from tagspark.config import FeaturesConfig, KMeansConfig
 from tagspark.embedding import Embedding, auto_dims, embed, min_component_share
 from tagspark.errors import ParameterError
-from tagspark.stages import Shipped
+from tagspark.stages import Shipped, release_ml_objects
 from tagspark.vocabulary import TagSets
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,15 @@ class Fit:
     :data:`MIXED_ID` for sets with no feature left. ``posts`` is the tag sets' post table
     with ``group_id`` and ``idx`` (null and empty for posts without a vocabulary tag); the
     two columns :data:`GROUP_KEYS` join a post to its group exactly (``group_id`` alone is
-    a hash, or for ``tfidf`` the k-means category). ``model`` is the KMeansModel
-    (``spectral``/``svd``, with its ``embedding`` and ``centres``) or the PipelineModel
-    (``tfidf``); ``excluded`` are the tags left out of the features.
+    a hash, or for ``tfidf`` the k-means category). ``model`` is the PipelineModel
+    (``tfidf``), or None (``spectral``/``svd``: the KMeansModel is released once its
+    ``centres`` are read, see :func:`tagspark.stages.release_ml_objects`, and the
+    ``embedding`` places sets); ``excluded`` are the tags left out of the features.
     """
 
     groups: DataFrame
     posts: DataFrame
-    model: KMeansModel | PipelineModel
+    model: PipelineModel | None
     cost: float
     iterations: int
     info: dict[str, Any] = field(default_factory=dict)
@@ -174,14 +175,17 @@ def fit(
     log.info("k-means: k=%d on about %d of %d tag sets", kmeans.k, info["fit_sets"], n_points)
     model = kmeans_estimator(kmeans).setWeightCol("weight").fit(sample)
     centres = np.array(model.clusterCenters())
-    groups = assigned_sets(sets.sets, embedding, centres, kmeans.distance_measure)
     summary = model.summary
+    cost, iterations = summary.trainingCost, summary.numIter
+    del model, summary
+    release_ml_objects()
+    groups = assigned_sets(sets.sets, embedding, centres, kmeans.distance_measure)
     return Fit(
         groups,
         sets.posts.withColumnRenamed("set_id", GROUP_COL),
-        model,
-        summary.trainingCost,
-        summary.numIter,
+        None,
+        cost,
+        iterations,
         info,
         embedding,
         centres,

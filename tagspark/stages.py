@@ -1,8 +1,10 @@
-"""What every job shares: a scope for cached DataFrames, a timer of named stages, and how
-read-only state reaches the executors (:class:`Shipped`)."""
+"""What every job shares: a scope for cached DataFrames, a timer of named stages, how
+read-only state reaches the executors (:class:`Shipped`), and when Spark ML objects are let
+go (:func:`release_ml_objects`)."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import pickle
 import time
@@ -110,3 +112,19 @@ class StageTimer:
 
     def total(self) -> float:
         return round(time.perf_counter() - self._start, 3)
+
+
+def release_ml_objects() -> None:
+    """Free, now, the Spark ML objects the caller has just dropped.
+
+    On Spark Connect a fitted MLlib model (and its summary) stands for an object in the
+    server's ML cache, and its ``__del__`` asks the server to drop it. When such an object
+    sits in a reference cycle only the cyclic garbage collector frees it, at whichever
+    allocation sets a collection off: possibly inside another gRPC call, where the nested
+    call can hang the client for good (seen on this project's CI with pyspark 4.3.0: a
+    Connect fit waiting forever in ``_delete_ml_cache`` called from ``gc_collect_main``;
+    SPARK-57655, SPARK-59292). Collecting right after the caller has dropped its
+    references runs those ``__del__`` calls here, with no call in flight. On a classic
+    session it only frees memory.
+    """
+    gc.collect()

@@ -184,6 +184,30 @@ def test_weighted_rows_give_the_same_categories_as_one_row_per_post(spark, keep)
     assert len(pairs) == len(set(collapsed.values())) == len(set(one_per_post.values())) == 4
 
 
+def test_the_fit_lets_go_of_mllibs_model_once_it_has_the_centres(spark, keep, monkeypatch):
+    """On Spark Connect a fitted KMeansModel is a server-side object that its ``__del__``
+    frees; the fit drops and collects it itself, so that no garbage collection inside a
+    later gRPC call has to (:func:`tagspark.stages.release_ml_objects`)."""
+    import weakref
+
+    from pyspark.ml.clustering import KMeans
+
+    made = []
+    fit_kmeans = KMeans.fit
+
+    def fit_and_watch(self, *args, **kwargs):
+        model = fit_kmeans(self, *args, **kwargs)
+        made.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(KMeans, "fit", fit_and_watch)
+    posts = themed_posts()
+    fitted = fit_posts(as_posts(spark, posts), len(posts), FeaturesConfig(dims=4),
+                       KMeansConfig(k=4, seed=1), keep)  # fmt: skip
+    assert len(made) == 1 and made[0]() is None
+    assert fitted.model is None and fitted.centres.shape == (4, 4) and fitted.iterations >= 1
+
+
 def test_spectral_keeps_each_theme_whole_whatever_the_seed(spark, keep):
     """With k dimensions for k themes (on this 20-tag corpus the default floor of 8 would
     give 8 of its 20 directions, and k-means splits a theme on some seeds)."""
