@@ -88,17 +88,10 @@ class TagMatrix:
     def __matmul__(self, basis: np.ndarray) -> np.ndarray:
         if self.local is not None:
             return self.local @ basis
-        shared = Shipped((basis * self.scale[:, None]).astype(np.float32))
-
-        def products(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-            for batch in batches:
-                for block, rows in _unpickled(batch):
-                    yield _record(block, rows @ shared.value)
-
+        scaled = (basis * self.scale[:, None]).astype(np.float32)
         out = np.zeros((self.n, basis.shape[1]), dtype=np.float32)
-        found = self.blocks.mapInArrow(products, "block int, part binary").toArrow()
-        for block, rows in _unpickled(found):
-            out[block * BLOCK_ROWS : block * BLOCK_ROWS + rows.shape[0]] = rows
+        for rows, product in _each_block(self.blocks, _product, scaled):
+            out[rows] = product
         return out * self.scale[:, None].astype(np.float32)
 
     def components(self) -> np.ndarray | None:
@@ -113,14 +106,8 @@ class TagMatrix:
         labels = np.arange(self.n)
         for _ in range(MAX_COMPONENT_STEPS):
             found = labels.copy()
-            out = self.blocks.mapInArrow(
-                _lowest_neighbours(Shipped(labels)), "block int, part binary"
-            ).toArrow()
-            for block, minima in _unpickled(out):
-                start = block * BLOCK_ROWS
-                found[start : start + len(minima)] = np.minimum(
-                    found[start : start + len(minima)], minima
-                )
+            for rows, minima in _each_block(self.blocks, _row_minima, labels):
+                found[rows] = np.minimum(found[rows], minima)
             found = found[found]  # a label's label is in the same component, and lower
             if np.array_equal(found, labels):
                 return labels
@@ -206,15 +193,24 @@ def tag_matrix(
     return TagMatrix(n, scale, nnz, column_sums, local=local)
 
 
-def _lowest_neighbours(labels: Shipped):
-    """The map that gives each row block the lowest of ``labels`` over each row's entries."""
+def _each_block(blocks: DataFrame, each, state: np.ndarray) -> Iterator[tuple[slice, np.ndarray]]:
+    """``each(rows, state)`` for every row block of ``blocks``, on the executors (``state``
+    travels with the map): the block's slice of the tags and what ``each`` gave for them."""
+    shipped = Shipped(state)
 
-    def lowest(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    def mapped(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
             for block, rows in _unpickled(batch):
-                yield _record(block, _row_minima(rows, labels.value))
+                yield _record(block, each(rows, shipped.value))
 
-    return lowest
+    found = blocks.mapInArrow(mapped, "block int, part binary").toArrow()
+    for block, value in _unpickled(found):
+        start = block * BLOCK_ROWS
+        yield slice(start, start + len(value)), value
+
+
+def _product(rows: sparse.csr_matrix, basis: np.ndarray) -> np.ndarray:
+    return rows @ basis
 
 
 def _row_minima(rows: sparse.csr_matrix, labels: np.ndarray) -> np.ndarray:
