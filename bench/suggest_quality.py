@@ -67,24 +67,41 @@ class Split(NamedTuple):
     test_labels: list[str | None]
 
 
-def split(path: Path, seed: int) -> Split:
-    """The protocol's split, with each post's ``label`` (None where it has none)."""
-    rng = random.Random(seed)
-    out = Split([], [], [], [])
+class Corpus(NamedTuple):
+    train: list[list[str]]  # the training posts' tags
+    test: list[list[str]]  # the test posts' tags, before any shuffle
+    train_labels: list[str | None]
+    test_labels: list[str | None]
+
+
+def read_corpus(path: Path) -> Corpus:
+    """The protocol's training and test posts, with each post's ``label`` (None where it has
+    none). The test posts are every 10th post whatever the seed, so this is read once."""
+    out = Corpus([], [], [], [])
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines):
             record = json.loads(line)
             tags = post_tags(record)
             if number % 10 == 0 and len(tags) >= 2:
-                shuffled = tags[:]
-                rng.shuffle(shuffled)
-                half = max(1, len(shuffled) // 2)
-                out.test.append((shuffled[:half], shuffled[half:]))
+                out.test.append(tags)
                 out.test_labels.append(record.get("label"))
             elif tags:
                 out.train.append(tags)
                 out.train_labels.append(record.get("label"))
     return out
+
+
+def halves(corpus: Corpus, seed: int) -> Split:
+    """The split for ``seed``: each test post's tags shuffled, the first half (at least one)
+    its input, the rest hidden; the training posts are ``corpus``'s own lists, not copies."""
+    rng = random.Random(seed)
+    test = []
+    for tags in corpus.test:
+        shuffled = tags[:]
+        rng.shuffle(shuffled)
+        half = max(1, len(shuffled) // 2)
+        test.append((shuffled[:half], shuffled[half:]))
+    return Split(corpus.train, test, corpus.train_labels, corpus.test_labels)
 
 
 def label_ceiling(data: Split, generic: set[str]) -> list[list[str]]:
@@ -251,19 +268,17 @@ def main() -> None:
         parser.error("--seeds must be 1 or more")
 
     seeds = list(range(args.seed, args.seed + args.seeds))
-    splits = {seed: split(args.input, seed) for seed in seeds}
-    data = splits[args.seed]
-    train = data.train
-    # every 10th post is a test post whatever the seed; the seed only shuffles its halves
-    assert all(other.train == train for other in splits.values())
-    if args.ceiling and None in data.train_labels + data.test_labels:
+    corpus = read_corpus(args.input)
+    train = corpus.train
+    if args.ceiling and None in corpus.train_labels + corpus.test_labels:
         parser.error(f"--ceiling needs a label on every post of {args.input}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="suggest-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     per_seed = []
     try:
         model, generic, timings = tagspark_model(train, args.k, work, args.sets)
-        for seed, one in splits.items():
+        for seed in seeds:
+            one = halves(corpus, seed)
             name = f"-seed{seed}" if len(seeds) > 1 else ""
             ours, answered = tagspark_lists(model, one.test, work, name)
             start = time.perf_counter()
@@ -281,7 +296,7 @@ def main() -> None:
     timings["suggest_input_s"] = per_seed[0]["suggest_input_s"]
     base = results["co-occurrence"]["recall@10"]
     print(
-        f"corpus {args.input}: {len(train):,} training posts, {len(data.test):,} test posts, "
+        f"corpus {args.input}: {len(train):,} training posts, {len(corpus.test):,} test posts, "
         f"k={args.k}, {len(generic)} generic tags left out; seed {args.seed}:"
     )
     print(f"{'method':<15}{'recall@10':>10}{'x co-occ':>10}{'HR@10':>8}{'P@10':>8}{'scored':>8}")

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 from scipy import sparse
-from suggest_quality import TOP, peers, print_seeds, scores, split
+from suggest_quality import TOP, halves, peers, print_seeds, read_corpus, scores
 
 # the default config's suggest.neighbours, suggest.max_tags and features.min_doc_freq
 NEIGHBOURS, MAX_TAGS, MIN_DOC_FREQ = 50, 100_000, 2
@@ -152,7 +152,8 @@ def main() -> None:
                         help="also score the replica and co-occurrence on N shuffles")  # fmt: skip
     args = parser.parse_args()
 
-    data = split(args.input, args.seed)
+    corpus = read_corpus(args.input)
+    data = halves(corpus, args.seed)
     metadata = json.loads((args.keep / "model" / "model" / "metadata.json").read_text())
     generic = {g["tag"] for g in metadata["generic_tags"]}
     config = metadata["config"]
@@ -187,7 +188,7 @@ def main() -> None:
     if args.seeds > 1:
         per_seed = []
         for seed in range(args.seed, args.seed + args.seeds):
-            test = split(args.input, seed).test  # the same training posts, other halves
+            test = halves(corpus, seed).test  # the same training posts, other halves
             lists = {
                 "co-occurrence": peers(data.train, test, generic)["co-occurrence"],
                 "replica": suggested(test, w, index, given, rare, walk, args.rare_weight, multi),

@@ -1,6 +1,7 @@
 """The suggestion benchmark's label ceiling (bench/suggest_quality.py), pure Python."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,23 @@ _spec = importlib.util.spec_from_file_location(
 )
 suggest_quality = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(suggest_quality)
+
+
+def test_the_test_posts_are_every_tenth_post_and_each_seed_shuffles_only_their_halves(tmp_path):
+    lines = [{"tags": ["a", "b", "c", "d"]}, {"tags": []}, {"tags": ["e"]}]
+    lines += [{"tags": ["f", "g"]}] * 7 + [{"tags": ["h"]}, {"tags": ["x", "y", "z"]}]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    corpus = suggest_quality.read_corpus(path)
+    # post 0 tests; post 1 has no tags; post 10 has one tag, too few to test, so it trains
+    assert corpus.test == [["a", "b", "c", "d"]]
+    assert corpus.train == [["e"]] + [["f", "g"]] * 7 + [["h"], ["x", "y", "z"]]
+    one, two = suggest_quality.halves(corpus, 1), suggest_quality.halves(corpus, 2)
+    assert one.train is corpus.train and two.train is corpus.train
+    for given, hidden in one.test + two.test:
+        assert len(given) == 2 and sorted(given + hidden) == ["a", "b", "c", "d"]
+    assert one.test == suggest_quality.halves(corpus, 1).test  # seeded
+    assert one.test != two.test
 
 
 def test_the_label_ceiling_offers_the_labels_tags_once_an_input_tag_is_not_generic():
