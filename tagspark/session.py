@@ -31,6 +31,23 @@ log = logging.getLogger(__name__)
 LOCAL_DEFAULTS = {"spark.sql.shuffle.partitions": "8"}
 
 
+def console_defaults(stderr) -> dict[str, str]:
+    """Spark's console progress bar off when ``stderr`` is not a terminal: redirected to a
+    log file, the bar's carriage returns would fill it with ``[Stage 4:>  (0 + 2) / 2]``
+    lines. In a terminal the bar redraws itself in place and stays. ``spark.conf`` (or
+    spark-submit's own settings) overrides either.
+
+    >>> import io
+    >>> console_defaults(io.StringIO())
+    {'spark.ui.showConsoleProgress': 'false'}
+    """
+    try:
+        terminal = stderr.isatty()
+    except (AttributeError, ValueError):  # no stream, or a closed one
+        terminal = False
+    return {} if terminal else {"spark.ui.showConsoleProgress": "false"}
+
+
 def local_driver_memory(physical_bytes: int | None = None) -> str:
     """The local JVM's heap: half the machine's memory, within 4g..32g. In local mode that
     one JVM runs every task and holds every cached table (10M posts need about 8g).
@@ -239,6 +256,8 @@ def build_session(
     if master:
         builder = builder.master(master)
     defaults = {**LOCAL_DEFAULTS, "spark.driver.memory": local_driver_memory()} if local else {}
+    if not launched_by_spark_submit():
+        defaults.update(console_defaults(sys.stderr))
     settings = {**defaults, **cfg.conf}
     if not launched_by_spark_submit():  # this call starts the driver's JVM
         java = settings.get("spark.driver.extraJavaOptions", "")

@@ -1,6 +1,7 @@
 """The JVM that the CLI itself starts, with the options it really passes: MLlib's k-means on
 both of its solvers, with and without a native BLAS; a JVM that crashes; and every option
-tagspark adds by itself (crash log, collector, heap, shuffle partitions, class archive),
+tagspark adds by itself (crash log, collector, heap, shuffle partitions, class archive,
+no progress bar in a log file),
 read off the running JVM. Every test runs ``tagspark`` in a subprocess, as a user does: a
 fixture session would prove nothing about these options.
 
@@ -157,7 +158,8 @@ def _jvm_of(pid: int) -> int:
 def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_path):
     """The CLI's own JVM, read while its run waits before publishing: the parallel
     collector, half the machine's memory as heap, the crash log in the temp folder, the
-    class archive mapped, and 8 shuffle partitions. A first run that fails (no post with
+    class archive mapped, 8 shuffle partitions, and no console progress bar (its stderr is a
+    file). A first run that fails (no post with
     tags) tells its error before it waits to save the classes, and writes the archive; the
     second run, on the caption corpus, is also MLlib's default solver on its block path."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "TMPDIR": str(tmp_path)}
@@ -209,6 +211,7 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
         ) as answer:
             properties = dict(json.load(answer)["sparkProperties"])
         assert properties["spark.sql.shuffle.partitions"] == "8"
+        assert properties["spark.ui.showConsoleProgress"] == "false"  # stderr is a file
         assert properties["spark.driver.memory"] == local_driver_memory()
         resume.touch()
         assert proc.wait(120) == 0, log.read_text()[-3000:]
@@ -217,6 +220,7 @@ def test_every_option_tagspark_adds_is_in_force_in_the_jvm_the_cli_starts(tmp_pa
     # MLlib's default solver took the block path on the caption corpus and ended well
     text = log.read_text()
     assert BLOCK_SOLVER_RAN in text
+    assert "[Stage " not in text  # no progress bar in a log file
     assert _categories(tmp_path / "second") == [("surf_beach_sunset", 4), ("ramen_東京_café", 2)]
     assert not list(tmp_path.glob("hs_err_pid*.log"))
     # the second run mapped the archive without writing another or telling of it

@@ -12,7 +12,7 @@ import pytest
 
 from tagspark.classarchive import QUIET, ClassArchive, _drop_stale_partials
 from tagspark.config import SparkConfig
-from tagspark.session import class_archive
+from tagspark.session import class_archive, console_defaults
 
 # starts the local JVM as the CLI does and names its garbage collectors
 _GC_NAMES = """
@@ -51,6 +51,40 @@ def _python(script: str, *args: str, env: dict | None = None) -> subprocess.Comp
 def test_the_local_jvm_runs_the_parallel_collector_unless_told_otherwise(options, collectors):
     run = _python(_GC_NAMES, *options)
     assert run.stdout.strip().splitlines()[-1] == collectors
+
+
+# starts the local JVM as the CLI does (stderr a pipe, not a terminal) and prints whether
+# Spark draws its console progress bar
+_PROGRESS_BAR = """
+import sys
+from tagspark.config import load_config
+from tagspark.session import build_session
+spark = build_session(load_config(None, sys.argv[1:]).spark, "local[1]")
+print(spark.sparkContext.getConf().get("spark.ui.showConsoleProgress"))
+spark.stop()
+"""
+
+
+@pytest.mark.parametrize(
+    "options, shown", [([], "false"), (["spark.conf.spark.ui.showConsoleProgress=true"], "true")]
+)
+def test_no_progress_bar_when_stderr_is_not_a_terminal_unless_asked(options, shown):
+    run = _python(_PROGRESS_BAR, *options)
+    assert run.stdout.strip().splitlines()[-1] == shown
+
+
+def test_a_terminal_keeps_sparks_progress_bar():
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    class Closed:
+        def isatty(self) -> bool:
+            raise ValueError("I/O operation on closed file")
+
+    assert console_defaults(Terminal()) == {}
+    assert console_defaults(Closed()) == {"spark.ui.showConsoleProgress": "false"}
+    assert console_defaults(None) == {"spark.ui.showConsoleProgress": "false"}
 
 
 # starts the local JVM as the CLI does, runs a job, and says whether the JVM has the class
