@@ -13,9 +13,9 @@ ARI between the assignments of two runs with different seeds (``--seeds``).
 seed, and the ``--long-tail`` corpus (``bench/generate.py --long-tail --posts 2000000``) at
 k=200 with the first seed, and prints one row a goal: the target, the ceiling, a classifier
 trained on the labels (:func:`trained_on_labels`, needs scikit-learn, the ``bench`` extra),
-the figure when the goal was set, the figure now and whether it is met. "Led by one site": for every category with at
-least 2% of the posts, each of its name's tags has most of its posts on the site that most
-of the category's posts come from.
+the figure when the goal was set, the figure now and whether it is met. "Led by one site":
+for every category with at least 2% of the posts, each of its name's tags has most of its
+posts on the site that most of the category's posts come from.
 """
 
 from __future__ import annotations
