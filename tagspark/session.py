@@ -256,10 +256,11 @@ def build_session(
     if master:
         builder = builder.master(master)
     defaults = {**LOCAL_DEFAULTS, "spark.driver.memory": local_driver_memory()} if local else {}
-    if not launched_by_spark_submit():
+    starts_jvm = not launched_by_spark_submit()  # else spark-submit started the driver's JVM
+    if starts_jvm:
         defaults.update(console_defaults(sys.stderr))
     settings = {**defaults, **cfg.conf}
-    if not launched_by_spark_submit():  # this call starts the driver's JVM
+    if starts_jvm:
         java = settings.get("spark.driver.extraJavaOptions", "")
         java = local_gc_options(java) if local else java
         java = archive.java_options(java) if archive is not None else java
