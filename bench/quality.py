@@ -97,14 +97,13 @@ def trained_on_labels(corpus: Path, folds: int = 10, seed: int = 1) -> float:
     from sklearn.metrics import normalized_mutual_info_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
     from sklearn.naive_bayes import MultinomialNB
-
-    from tagspark.tagrules import normalise_tags
+    from suggest_quality import post_tags  # beside this script
 
     sets, labels = [], []
     with corpus.open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
-            tags = normalise_tags(record.get("tags") or [], 30)
+            tags = post_tags(record)
             if tags:
                 sets.append(tags)
                 labels.append(str(record["label"]))
