@@ -47,6 +47,11 @@ _SIGNS = (
     ("no space left on device", "disk"),
     ("disk quota exceeded", "disk"),
     ("answer from java side is empty", "jvm"),
+    # the JVM is ending (an OutOfMemoryError in a task makes Spark exit the JVM) and its
+    # shutdown stops the context before the task's failure reaches the job (seen on CI)
+    ("cancelled because sparkcontext was shut down", "jvm"),
+    ("sparkcontext has been shutdown", "jvm"),  # a job started as it ended
+    ("cannot call methods on a stopped sparkcontext", "jvm"),
     ("error while sending or receiving", "jvm"),
     ("python worker exited unexpectedly", "worker"),
     ("file_not_exist", "input gone"),  # [FAILED_READ_FILE.FILE_NOT_EXIST]

@@ -254,6 +254,12 @@ def test_running_out_of_memory_is_one_error_line_naming_stage_and_setting(
         ),
         ("Answer from Java side is empty", "stage 'name' lost the Spark driver's JVM"),
         (
+            "An error occurred while calling o412.getResult.\n: org.apache.spark.SparkException: "
+            "Exception thrown in awaitResult: \n\tat ...\nCaused by: org.apache.spark."
+            "SparkException: Job 16 cancelled because SparkContext was shut down",
+            "stage 'name' lost the Spark driver's JVM (it died, most often for want of memory)",
+        ),
+        (
             "org.apache.spark.SparkFileNotFoundException: [FAILED_READ_FILE.FILE_NOT_EXIST] "
             "File file:/data/posts/a.jsonl does not exist. It is possible the underlying files "
             "have been updated.",
